@@ -1,0 +1,180 @@
+"""Reading and writing images as float32 HxWx3 arrays in [0, 1] (Pillow + numpy only).
+
+Every problem caused by the user's files is reported as a one-line `UserError`.
+"""
+
+import os
+import struct
+import tempfile
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from arbitrary_style.errors import UserError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+_READ_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+)
+
+# Integer grayscale modes whose values are on a 0..65535 scale.
+_SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+
+# What Pillow's decoders raise for damaged or unsupported pixel data.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+
+
+def is_image_file(path) -> bool:
+    """Return True if `path` is a regular, non-hidden file with a common image extension.
+
+    Hidden files (name starting with ".") are skipped: they are editor/OS debris
+    such as macOS `._photo.jpg` or the temporary files that `save_image` writes.
+    """
+    name = os.path.basename(os.fspath(path))
+    return (
+        not name.startswith(".")
+        and os.path.splitext(name)[1].lower() in _READ_EXTENSIONS
+        and os.path.isfile(path)
+    )
+
+
+def load_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Load an image file as a float32 array of shape (H, W, 3) with values in [0, 1].
+
+    EXIF orientation is applied; transparency is composited onto white; grayscale,
+    palette, CMYK, 1-bit, 16-bit and float images are converted to RGB (16-bit
+    grayscale keeps its full precision). The size is checked against `max_pixels`
+    from the header before any pixels are decoded.
+
+    Raises:
+        UserError: the path is missing or a directory, the file is not a readable
+            image, it is truncated or corrupt, or it is empty or too large.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise UserError(f"image file not found: {path}")
+    if os.path.isdir(path):
+        raise UserError(f"expected an image file but got a directory: {path}")
+    try:
+        with warnings.catch_warnings():
+            # The size limit is enforced below with our own, configurable max_pixels.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                _check_size(image.size, path, max_pixels)
+                image.load()
+                return _to_rgb_array(ImageOps.exif_transpose(image))
+    except Image.DecompressionBombError as error:
+        raise UserError(
+            f"{path}: image is too large to decode safely ({_one_line(error)}); "
+            "Pillow's own limit is PIL.Image.MAX_IMAGE_PIXELS"
+        ) from error
+    except UnidentifiedImageError as error:
+        raise UserError(f"{path}: not an image file in a format Pillow can read") from error
+    except PermissionError as error:
+        raise UserError(f"{path}: cannot read file: permission denied") from error
+    except _DECODE_ERRORS as error:
+        raise UserError(
+            f"{path}: cannot decode image, the file may be truncated or corrupt "
+            f"({_one_line(error)})"
+        ) from error
+
+
+def save_image(image, path, *, quality: int = 95) -> None:
+    """Atomically write a float image of shape (H, W, 3) or (1, H, W, 3) in [0, 1].
+
+    Values are clipped and rounded to 8 bits. The format follows the extension
+    (see `SAVE_FORMATS`); JPEG and WEBP use `quality`. The missing output directory
+    is created. The file is written to a hidden temporary file in the same
+    directory and renamed over `path`, so a failed write leaves no partial output
+    and never damages an existing file.
+
+    Raises:
+        UserError: unsupported extension, or the file or directory cannot be written.
+        ValueError: `image` does not have a supported shape.
+    """
+    path = os.fspath(path)
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in SAVE_FORMATS:
+        supported = ", ".join(SAVE_FORMATS)
+        raise UserError(
+            f"{path}: unsupported output extension {extension or '(none)'!r}; "
+            f"use one of {supported}"
+        )
+    pixels = np.asarray(image, dtype=np.float32)
+    if pixels.ndim == 4 and pixels.shape[0] == 1:
+        pixels = pixels[0]
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"expected an image of shape (H, W, 3), got {pixels.shape}")
+    picture = Image.fromarray(np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8))
+    fmt = SAVE_FORMATS[extension]
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(
+            prefix=".", suffix=extension, dir=directory, delete=False
+        )
+    except OSError as error:
+        raise UserError(
+            f"{path}: cannot write to directory {directory} ({_one_line(error)})"
+        ) from error
+    try:
+        with handle:
+            picture.save(handle, format=fmt, **options)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # Temporary files are created 0600; give the output the usual permissions.
+        os.chmod(handle.name, 0o666 & ~_current_umask())
+        os.replace(handle.name, path)
+    except BaseException as error:
+        try:
+            os.remove(handle.name)
+        except FileNotFoundError:
+            pass
+        if isinstance(error, OSError):
+            raise UserError(f"{path}: cannot write image ({_one_line(error)})") from error
+        raise
+
+
+def _check_size(size, path, max_pixels):
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise UserError(f"{path}: image is empty ({width}x{height} pixels)")
+    if width * height > max_pixels:
+        raise UserError(
+            f"{path}: image is {width}x{height} = {width * height:,} pixels, over the "
+            f"limit of {max_pixels:,} pixels (the limit is configurable with max_pixels)"
+        )
+
+
+def _to_rgb_array(image):
+    """Convert an opened Pillow image of any supported mode to float32 (H, W, 3)."""
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
+        if image.mode == "F":
+            gray = np.asarray(image, dtype=np.float64)
+        else:
+            gray = np.asarray(image.convert("I"), dtype=np.float64) / 65535.0
+        gray = np.clip(gray, 0.0, 1.0).astype(np.float32)
+        return np.repeat(gray[:, :, np.newaxis], 3, axis=2)
+    if image.has_transparency_data:
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image.convert("RGBA"))
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255.0)
+
+
+def _current_umask():
+    # Probe with a restrictive mask so a concurrent file creation is never too open.
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _one_line(error):
+    """The error's message on one line (just the reason for OS errors, e.g. "Permission denied")."""
+    text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return " ".join(text.split()) or type(error).__name__

@@ -1,0 +1,95 @@
+"""Small Keras layers that both networks are built from.
+
+Layer names follow Magenta's TF-slim variable scopes, so a variable's Keras path
+(`transformer/contract/conv1/BatchNorm/beta`) is the Magenta name with only the
+variable's own suffix changed (`weights` -> `kernel`); see `weights/names.py`.
+"""
+
+import keras
+import tensorflow as tf
+
+# slim.batch_norm's epsilon, used by every BatchNorm in both networks.
+BATCH_NORM_EPSILON = 1e-3
+
+
+def batch_norm(momentum, scale):
+    """A BatchNorm in slim's scope `BatchNorm` (slim's default has no scale/gamma)."""
+    return keras.layers.BatchNormalization(name="BatchNorm", scale=scale, momentum=momentum,
+                                           epsilon=BATCH_NORM_EPSILON)
+
+
+class SlimConv2D(keras.layers.Conv2D):
+    """`slim.conv2d`: convolution, then an optional normalizer, then an activation.
+
+    Args:
+      padding: "same" or "valid" (TensorFlow's meaning), or "reflect": mirror-pad
+        by kernel_size // 2 and convolve VALID (Magenta's transformer convs).
+      normalizer: a layer applied after the convolution (named "BatchNorm" or
+        "StyleNorm", so its variables nest under this layer's scope); without one
+        the convolution has a bias, as in slim.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="same", normalizer=None,
+                 activation=None, **kwargs):
+        self.reflect_pad = padding == "reflect"
+        super().__init__(filters, kernel_size, strides=strides,
+                         padding="valid" if self.reflect_pad else padding,
+                         use_bias=normalizer is None, **kwargs)
+        self.normalizer = normalizer
+        self.post_activation = keras.activations.get(activation)
+
+    def call(self, inputs, style_vector=None, training=None):
+        if self.reflect_pad:
+            ph, pw = self.kernel_size[0] // 2, self.kernel_size[1] // 2
+            inputs = tf.pad(inputs, [[0, 0], [ph, ph], [pw, pw], [0, 0]], mode="REFLECT")
+        x = super().call(inputs)
+        if isinstance(self.normalizer, ConditionalInstanceNorm):
+            x = self.normalizer(x, style_vector)
+        elif self.normalizer is not None:
+            x = self.normalizer(x, training=training)
+        return self.post_activation(x)
+
+
+class SlimDepthwiseConv2D(keras.layers.DepthwiseConv2D):
+    """`slim.separable_conv2d(num_outputs=None)`: depthwise conv, BatchNorm, activation."""
+
+    def __init__(self, kernel_size, strides=1, activation=None, batch_norm=None, **kwargs):
+        super().__init__(kernel_size, strides=strides, padding="same", use_bias=False,
+                         **kwargs)
+        self.normalizer = batch_norm
+        self.post_activation = keras.activations.get(activation)
+
+    def call(self, inputs, training=None):
+        return self.post_activation(self.normalizer(super().call(inputs), training=training))
+
+
+class ConditionalInstanceNorm(keras.layers.Layer):
+    """Conditional instance normalization (Magenta's `StyleNorm`).
+
+    Per image and channel, `gamma * (x - mean) / sqrt(var + eps) + beta`, where beta
+    and gamma are computed from the style vector by two dense heads named `Conv`
+    (beta) and `Conv_1` (gamma), as Magenta's 1x1 convs under `style_params/`.
+    """
+
+    def __init__(self, channels, epsilon=1e-5, **kwargs):
+        super().__init__(name="StyleNorm", **kwargs)
+        self.epsilon = epsilon
+        self.beta_head = keras.layers.Dense(channels, name="Conv")
+        self.gamma_head = keras.layers.Dense(channels, name="Conv_1")
+
+    def build(self, inputs_shape, style_vector_shape):
+        self.beta_head.build(style_vector_shape)
+        self.gamma_head.build(style_vector_shape)
+
+    def call(self, inputs, style_vector):
+        beta = self.beta_head(style_vector)[:, None, None, :]
+        gamma = self.gamma_head(style_vector)[:, None, None, :]
+        mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
+        return tf.nn.batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon)
+
+
+class Block(keras.layers.Layer):
+    """A named scope holding sublayers; they are built on first call, inside it."""
+
+    def build(self, input_shape):
+        del input_shape  # Sublayers build themselves when first called, under this scope.

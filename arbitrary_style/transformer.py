@@ -1,0 +1,114 @@
+"""The style transfer network T(content, style vector) -> stylized image."""
+
+import keras
+import tensorflow as tf
+
+from arbitrary_style.layers import Block, ConditionalInstanceNorm, SlimConv2D, batch_norm
+
+STYLE_VECTOR_SIZE = 100
+# The contract path halves the size twice; inputs are mirror-padded to a multiple of it.
+SIZE_MULTIPLE = 4
+
+
+def _styled_conv(name, filters, kernel_size, activation):
+    return SlimConv2D(filters, kernel_size, padding="reflect", activation=activation,
+                      normalizer=ConditionalInstanceNorm(filters), name=name)
+
+
+class ResidualBlock(Block):
+    """conv1 -> CIN -> ReLU -> conv2 -> CIN, plus the block input."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.conv1 = _styled_conv("conv1", filters, 3, "relu")
+        self.conv2 = _styled_conv("conv2", filters, 3, None)
+
+    def call(self, inputs, style_vector):
+        return inputs + self.conv2(self.conv1(inputs, style_vector), style_vector)
+
+
+class UpsampleConv(Block):
+    """Nearest-neighbour upsampling by `factor`, then a styled conv named `conv`."""
+
+    def __init__(self, filters, kernel_size, factor, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+        self.conv = _styled_conv("conv", filters, kernel_size, activation)
+
+    def call(self, inputs, style_vector):
+        if self.factor > 1:
+            inputs = tf.repeat(tf.repeat(inputs, self.factor, axis=1), self.factor, axis=2)
+        return self.conv(inputs, style_vector)
+
+
+class Contract(Block):
+    """The encoder: three conv -> BatchNorm -> ReLU layers, not style-conditioned."""
+
+    def __init__(self, alpha, **kwargs):
+        super().__init__(**kwargs)
+        self.convs = [
+            SlimConv2D(int(alpha * depth), kernel, strides=stride, padding="reflect",
+                       normalizer=batch_norm(momentum=0.999, scale=False), activation="relu", name=f"conv{i}")
+            for i, (kernel, stride, depth) in enumerate([(9, 1, 32), (3, 2, 64), (3, 2, 128)], 1)
+        ]
+
+    def call(self, inputs, training=None):
+        for conv in self.convs:
+            inputs = conv(inputs, training=training)
+        return inputs
+
+
+class Residual(Block):
+    def __init__(self, alpha, **kwargs):
+        super().__init__(**kwargs)
+        self.blocks = [ResidualBlock(int(alpha * 128), name=f"residual{i}") for i in range(1, 6)]
+
+    def call(self, inputs, style_vector):
+        for block in self.blocks:
+            inputs = block(inputs, style_vector)
+        return inputs
+
+
+class Expand(Block):
+    """The decoder: two upsampling styled convs and a final 9x9 conv with sigmoid."""
+
+    def __init__(self, alpha, **kwargs):
+        super().__init__(**kwargs)
+        self.convs = [
+            UpsampleConv(int(alpha * 64), 3, 2, "relu", name="conv1"),
+            UpsampleConv(int(alpha * 32), 3, 2, "relu", name="conv2"),
+            UpsampleConv(3, 9, 1, "sigmoid", name="conv3"),
+        ]
+
+    def call(self, inputs, style_vector):
+        for conv in self.convs:
+            inputs = conv(inputs, style_vector)
+        return inputs
+
+
+class StyleTransferNetwork(keras.Model):
+    """T(content [B,H,W,3] in [0,1], style vector [B,100]) -> stylized [B,H,W,3] in [0,1].
+
+    Any H, W >= 8 works: the content is mirror-padded to a multiple of 4 and the
+    output cropped back, which leaves multiples of 4 exactly as Magenta computes them.
+    """
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(name="transformer", **kwargs)
+        self.alpha = alpha
+        self.contract = Contract(alpha, name="contract")
+        self.residual = Residual(alpha, name="residual")
+        self.expand = Expand(alpha, name="expand")
+
+    def build(self, input_shape):
+        del input_shape  # Sublayers build on first call, under the `transformer` scope.
+
+    def call(self, content, style_vector, training=None):
+        height, width = tf.shape(content)[1], tf.shape(content)[2]
+        pad_h = -height % SIZE_MULTIPLE
+        pad_w = -width % SIZE_MULTIPLE
+        padded = tf.pad(content, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
+        h = self.contract(padded, training=training)
+        h = self.residual(h, style_vector)
+        h = self.expand(h, style_vector)
+        return h[:, :height, :width, :]

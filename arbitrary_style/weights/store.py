@@ -1,0 +1,150 @@
+"""The project's weights format and the user's weights cache.
+
+A weights directory holds `config.json` (format version, backbone, alpha, where the
+weights came from) and `weights.npz` ({Keras variable path: array}). Directories in
+the cache live at `$ARBITRARY_STYLE_HOME/weights/<name>` (default
+`~/.cache/arbitrary_style`).
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+import zipfile
+
+import numpy as np
+
+from arbitrary_style.errors import UserError
+from arbitrary_style.model import ModelConfig, StyleModel
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.npz"
+DEFAULT_WEIGHTS = "magenta-mobile"
+# How to get each well-known name into the cache.
+GET_COMMANDS = {
+    DEFAULT_WEIGHTS: "python -m arbitrary_style.weights import --onnx "
+                     "../shared/pretrained/magenta-mobile-int8",
+    "magenta": "python -m arbitrary_style.weights download magenta",
+    "magenta-hub": "python -m arbitrary_style.weights download magenta-hub",
+}
+
+
+def home():
+    """The cache root: $ARBITRARY_STYLE_HOME, or ~/.cache/arbitrary_style."""
+    return pathlib.Path(os.environ.get("ARBITRARY_STYLE_HOME")
+                        or pathlib.Path.home() / ".cache" / "arbitrary_style")
+
+
+def cache_dir(name):
+    """Where the cached weights called `name` live (whether or not they exist)."""
+    return home() / "weights" / name
+
+
+def cached_names():
+    """Names of the weights in the cache, sorted."""
+    root = home() / "weights"
+    return sorted(p.name for p in root.glob("*") if (p / CONFIG_FILE).is_file()) if root.is_dir() else []
+
+
+def resolve_weights(name_or_dir=None):
+    """The weights directory for a path, a cache name, or (None) the default weights."""
+    name_or_dir = name_or_dir or DEFAULT_WEIGHTS
+    path = pathlib.Path(name_or_dir)
+    if path.is_dir():
+        return path
+    if cache_dir(name_or_dir).is_dir():
+        return cache_dir(name_or_dir)
+    get = GET_COMMANDS.get(str(name_or_dir))
+    hint = f"; get them with: {get}" if get else " and is not a directory"
+    raise UserError(f"weights {name_or_dir!r} are not in the cache ({home() / 'weights'}){hint}")
+
+
+def save_model(model, directory, *, source=""):
+    """Writes a model atomically: into a temporary sibling directory, then renamed.
+
+    An existing directory at `directory` is replaced only once the new one is complete.
+    """
+    directory = pathlib.Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        config = {"format_version": FORMAT_VERSION, **_config_dict(model.config), "source": source}
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        arrays = {path: variable.numpy() for path, variable in model.variables.items()}
+        np.savez(staging / WEIGHTS_FILE, **arrays)
+        staging.chmod(0o755)  # mkdtemp makes it private; the cache is ordinary user data.
+        if directory.exists():
+            shutil.rmtree(directory)
+        staging.rename(directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def read_config(directory):
+    """The validated `ModelConfig` and the raw config dict of a weights directory."""
+    directory = pathlib.Path(directory)
+    config_path = directory / CONFIG_FILE
+    if not directory.is_dir():
+        raise UserError(f"weights directory {directory} does not exist")
+    if not config_path.is_file():
+        raise UserError(f"{directory} is not an arbitrary_style weights directory "
+                        f"(no {CONFIG_FILE})")
+    try:
+        raw = json.loads(config_path.read_text())
+        version = raw["format_version"]
+        config = ModelConfig(backbone=raw["backbone"], alpha=float(raw["alpha"]))
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(f"{config_path} is not a valid weights config: {error}") from None
+    if version != FORMAT_VERSION:
+        raise UserError(f"{directory} has weights format version {version}; this version of "
+                        f"arbitrary_style reads version {FORMAT_VERSION}")
+    return config, raw
+
+
+def load_model(directory, *, expected_config=None):
+    """Builds a StyleModel from a weights directory, checking every variable.
+
+    Raises UserError when the directory is not ours, its config differs from
+    `expected_config`, or its arrays do not match the model's variables.
+    """
+    config, _ = read_config(directory)
+    if expected_config is not None and config != expected_config:
+        raise UserError(f"{directory} holds weights for {_describe(config)}, "
+                        f"not {_describe(expected_config)}")
+    weights_path = pathlib.Path(directory) / WEIGHTS_FILE
+    try:
+        with np.load(weights_path) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise UserError(f"cannot read {weights_path}: {error}") from None
+    model = StyleModel(config)
+    assign_weights(model, arrays, source=str(weights_path))
+    return model
+
+
+def assign_weights(model, arrays, *, source):
+    """Sets every model variable from {path: array}; names what is missing, extra or misshapen."""
+    variables = model.variables
+    missing = sorted(set(variables) - set(arrays))
+    extra = sorted(set(arrays) - set(variables))
+    if missing or extra:
+        details = [f"{len(missing)} missing (e.g. {missing[0]!r})"] if missing else []
+        details += [f"{len(extra)} unexpected (e.g. {extra[0]!r})"] if extra else []
+        raise UserError(f"{source} does not fit a {_describe(model.config)} model: "
+                        + ", ".join(details))
+    for path, variable in variables.items():
+        if tuple(arrays[path].shape) != tuple(variable.shape):
+            raise UserError(f"{source}: {path!r} has shape {tuple(arrays[path].shape)}, "
+                            f"the model expects {tuple(variable.shape)}")
+        variable.assign(arrays[path])
+
+
+def _config_dict(config):
+    return {"backbone": config.backbone, "alpha": config.alpha}
+
+
+def _describe(config):
+    return f"backbone={config.backbone} alpha={config.alpha}"

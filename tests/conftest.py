@@ -1,0 +1,58 @@
+"""Shared fixtures: the shared/ images and pretrained ONNX weights, an isolated cache."""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
+PRETRAINED = SHARED / "pretrained" / "magenta-mobile-int8"
+CONTENT_DIR = SHARED / "images" / "content"
+STYLE_DIR = SHARED / "images" / "style"
+
+
+def image_paths(directory):
+    return sorted(directory.glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def imported_model():
+    """The StyleModel imported from the shared ONNX pair (once per test session)."""
+    from arbitrary_style.weights.importers import import_onnx_dir
+
+    return import_onnx_dir(PRETRAINED)
+
+
+@pytest.fixture(scope="session")
+def weights_home(tmp_path_factory, imported_model):
+    """An $ARBITRARY_STYLE_HOME whose cache holds the default weights."""
+    from arbitrary_style.weights import store
+
+    home = tmp_path_factory.mktemp("arbitrary_style_home")
+    previous = os.environ.get("ARBITRARY_STYLE_HOME")
+    os.environ["ARBITRARY_STYLE_HOME"] = str(home)
+    try:
+        store.save_model(imported_model, store.cache_dir(store.DEFAULT_WEIGHTS), source="tests")
+    finally:
+        if previous is None:
+            del os.environ["ARBITRARY_STYLE_HOME"]
+        else:
+            os.environ["ARBITRARY_STYLE_HOME"] = previous
+    return home
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """No test reads or writes the real user cache unless it asks for `weights_home`."""
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(tmp_path / "empty_home"))
+
+
+def load_rgb(path, size=None):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if size:
+            image = image.resize((size, size), Image.BILINEAR)
+        return np.asarray(image, np.float32) / 255.0

@@ -14,9 +14,9 @@ import pathlib
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
-from arbitrary_style import image_io
+from arbitrary_style import cli, image_io
 from arbitrary_style.errors import UserError
 
 flags.DEFINE_multi_string("content", None, "Content image file(s) or directories of images. "
@@ -96,14 +96,17 @@ def plan_outputs(contents, inputs, output, *, several=False):
     """Output path per content; never one of the inputs, never two contents on one path.
 
     The outputs go into a directory when there are several contents, when `several`
-    (the contents came from a directory), or when `output` is an existing directory.
+    (the contents came from a directory), or when `output` is a directory (existing,
+    or named with a trailing slash).
     """
     inputs = {p.resolve() for p in inputs}
-    several = several or len(contents) > 1 or (output and pathlib.Path(output).is_dir())
+    names_directory = bool(output) and (output.endswith("/") or pathlib.Path(output).is_dir())
+    several = several or len(contents) > 1 or names_directory
     if several:
         directory = pathlib.Path(output or DEFAULT_MULTI_OUTPUT)
-        if directory.exists() and not directory.is_dir():
-            raise UserError(f"--output {directory} must be a directory for several contents")
+        if directory.is_file() or directory.suffix.lower() in image_io.SAVE_FORMATS:
+            raise UserError(f"--output {directory}: several content images need an output "
+                            "directory, not a file")
         planned = [directory / f"{c.stem}_stylized.png" for c in contents]
     elif output:
         if pathlib.Path(output).suffix.lower() not in image_io.SAVE_FORMATS:
@@ -127,7 +130,7 @@ def plan_outputs(contents, inputs, output, *, several=False):
 
 
 def run(argv):
-    """The command; returns the exit code. UserErrors propagate to `main`."""
+    """The command; returns the exit code (a UserError becomes one `error:` line)."""
     from arbitrary_style import model as model_lib
     from arbitrary_style.weights import store
 
@@ -147,7 +150,7 @@ def run(argv):
 
     from tqdm import tqdm
 
-    results, failures = [], 0
+    results, failures = [], []
     progress = tqdm(list(zip(contents, outputs)), unit="image", disable=len(contents) == 1,
                     file=sys.stderr)
     for content_path, output_path in progress:
@@ -158,11 +161,12 @@ def run(argv):
             if len(contents) == 1:
                 raise
             progress.write(f"error: {error}", file=sys.stderr)
-            failures += 1
+            failures.append({"content": str(content_path), "error": str(error)})
     summary = {
         "weights": str(weights_dir), "backbone": model.config.backbone,
         "alpha": model.config.alpha,
-        "styles": [{"path": str(p), "weight": w} for p, w in styles],
+        "styles": [{"path": str(p), "weight": w, "share": w / sum(w for _, w in styles)}
+                   for p, w in styles],
         "strength": FLAGS.strength, "content_size": FLAGS.content_size,
         "style_size": FLAGS.style_size, "preserve_colors": FLAGS.preserve_colors,
         "outputs": results, "failed": failures,
@@ -175,7 +179,7 @@ def run(argv):
     else:
         print(f"wrote {outputs[0]}")
     if failures:
-        print(f"error: {failures} of {len(contents)} content images failed", file=sys.stderr)
+        print(f"error: {len(failures)} of {len(contents)} content images failed", file=sys.stderr)
         return 1
     return 0
 
@@ -188,37 +192,19 @@ def _stylize_one(model, content_path, output_path, style_vector):
     original_size = content.shape[1::-1]
     if FLAGS.content_size:
         content = model_lib.limit_long_side(content, FLAGS.content_size)
-    if min(content.shape[:2]) < model_lib.MIN_CONTENT_SIDE:
-        raise UserError(f"{content_path}: image is {content.shape[1]}x{content.shape[0]} "
-                        f"pixels; each side must be at least {model_lib.MIN_CONTENT_SIDE}")
     vector = style_vector
     if FLAGS.strength < 1.0:
         vector = model_lib.apply_strength(
             style_vector, model.predict_style(content, FLAGS.style_size), FLAGS.strength)
-    stylized = model.stylize(content, vector, preserve_colors=FLAGS.preserve_colors)
+    try:
+        stylized = model.stylize(content, vector, preserve_colors=FLAGS.preserve_colors)
+    except ValueError as error:  # e.g. an image too small for the network
+        raise UserError(f"{content_path}: {error}") from None
     image_io.save_image(stylized, output_path)
     return {"content": str(content_path), "output": str(output_path),
             "input_size": list(original_size), "output_size": list(stylized.shape[1::-1]),
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def main(argv):
-    try:
-        return run(argv)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-
-
-def _parse_flags(argv):
-    """absl's flag parsing, except that a requested help page exits 0 (absl exits 1)."""
-    try:
-        return FLAGS(argv)
-    except flags.Error:
-        return app.parse_flags_with_usage(argv)  # fails the same way: absl's message, exit 1
-    except SystemExit:  # only the help flags (--help, --helpfull, ...) exit while parsing
-        sys.exit(0)
-
-
 if __name__ == "__main__":
-    app.run(main, flags_parser=_parse_flags)
+    cli.run(run)

@@ -1,6 +1,6 @@
 """Latency and peak memory of our networks beside onnxruntime on the shared ONNX graphs.
 
-    python benchmarks/latency.py [--repeats 20] [--burst 5] [--cases NAME,...]
+    python benchmarks/latency.py [--repeats 20] [--burst 5] [--cases NAME,...|tf-options]
 
 Each case runs in a worker process of its own (so thread pools never compete and its
 peak RSS is its own), built and warmed up first. The driver then asks the workers in
@@ -13,6 +13,7 @@ ONNX graphs).
 
 import argparse
 import json
+import os
 import pathlib
 import resource
 import statistics
@@ -38,6 +39,15 @@ CASES = {
     "ort float predict 256": ("ort-float", 256, "predict"),
     "ort float stylize 384": ("ort-float", 384, "transfer"),
 }
+# What TensorFlow's options do to `ours stylize 384` (run with --cases tf-options).
+TF_OPTION_CASES = {
+    "ours stylize 384 eager": ("ours", 384, "transfer_eager"),
+    "ours stylize 384 XLA": ("ours", 384, "transfer_xla"),
+    "ours stylize 384 oneDNN off": ("ours", 384, "transfer"),
+}
+CASES.update(TF_OPTION_CASES)
+WORKER_ENV = {"ours stylize 384 oneDNN off": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
+DEFAULT_CASES = [name for name in CASES if name not in TF_OPTION_CASES]
 
 
 def _ours(size, what):
@@ -52,6 +62,15 @@ def _ours(size, what):
         return lambda: model.predict_style(content, size=None)
     if what == "transfer":
         return lambda: model.stylize(content, vector)
+    if what in ("transfer_eager", "transfer_xla"):
+        import tensorflow as tf
+
+        def transfer(content, vector):
+            return model.transformer(content, vector, training=False)
+        if what == "transfer_xla":
+            transfer = tf.function(transfer, jit_compile=True)
+        batch, vectors = tf.constant(content[None]), tf.constant(vector[None])
+        return lambda: transfer(batch, vectors).numpy()
     # What `stylize` does per image: predict the style, stylize the content.
     return lambda: model.stylize(content, model.predict_style(style))
 
@@ -98,7 +117,8 @@ def worker(name, warmup=3):
 
 def _start_worker(name):
     process = subprocess.Popen([sys.executable, __file__, "--worker", name], text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               env={**os.environ, **WORKER_ENV.get(name, {})})
     for line in process.stdout:  # Skip library chatter until the worker is ready.
         if line.strip() == "ready":
             return process
@@ -115,13 +135,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--burst", type=int, default=5)
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated case names")
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES),
+                        help="comma-separated case names, or 'tf-options' for "
+                             "'ours stylize 384' under each TensorFlow option")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: serve one case.
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker)
 
     names = args.cases.split(",")
+    if args.cases == "tf-options":
+        names = ["ours stylize 384", *TF_OPTION_CASES]
     workers = {name: _start_worker(name) for name in names}
     times = {name: [] for name in names}
     while any(len(t) < args.repeats for t in times.values()):

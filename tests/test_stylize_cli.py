@@ -152,10 +152,11 @@ def test_single_content_two_weighted_styles_json(plain_run, weights_home, import
     summary = json.loads(result.stdout)
     assert summary["weights"] == str(weights_home / "weights" / "magenta-mobile")
     assert summary["backbone"] == "mobilenet_v2" and summary["alpha"] == 0.25
-    assert summary["styles"] == [{"path": str(STYLE_A), "weight": 0.7},
-                                 {"path": str(STYLE_B), "weight": 0.3}]
+    assert summary["styles"] == [
+        {"path": str(STYLE_A), "weight": 0.7, "share": pytest.approx(0.7)},
+        {"path": str(STYLE_B), "weight": 0.3, "share": pytest.approx(0.3)}]
     assert summary["strength"] == 1.0 and summary["preserve_colors"] is False
-    assert summary["failed"] == 0
+    assert summary["failed"] == []
     [entry] = summary["outputs"]
     assert entry["content"] == str(CONTENT)
     assert (work / entry["output"]).resolve() == output.resolve()
@@ -349,6 +350,17 @@ def _output_is_the_content(work, home):
         "photo.jpg", "refusing to overwrite"]
 
 
+def _tiny_content(work, home):
+    Image.new("RGB", (12, 40), "red").save(work / "tiny.png")
+    return ["--content", "tiny.png", "--styles", STYLE_A], home, [
+        "tiny.png", "at least 16"]
+
+
+def _file_output_for_several_contents(work, home):
+    return ["--content", CONTENT, OTHER_CONTENTS[0], "--styles", STYLE_A, "--output", "all.png"], home, [
+        "all.png", "need an output directory"]
+
+
 def _unsupported_output_extension(work, home):
     return ["--content", CONTENT, "--styles", STYLE_A, "--output", "foo.gif"], home, [
         "foo.gif", "unsupported extension"]
@@ -358,6 +370,7 @@ def _unsupported_output_extension(work, home):
     _missing_content, _text_file_named_jpg, _truncated_content, _missing_style,
     _malformed_style_weight, _weights_dir_without_config, _weights_config_alpha_mismatch,
     _no_cached_weights, _over_max_pixels, _output_is_the_content, _unsupported_output_extension,
+    _tiny_content, _file_output_for_several_contents,
 ], ids=lambda make: make.__name__.strip("_"))
 def test_bad_input_is_one_error_line_and_writes_nothing(make_case, weights_home, tmp_path):
     work = tmp_path / "work"
@@ -405,12 +418,14 @@ def test_parse_styles_reads_paths_and_weights(tmp_path, monkeypatch):
                                              (pathlib.Path("b.jpg"), 2.0)]
 
 
-def test_out_of_range_flag_value_is_refused_by_flag_parsing(weights_home, tmp_path):
+def test_out_of_range_flag_value_is_one_error_line(weights_home, tmp_path):
     result = run_cli(["--content", CONTENT, "--styles", STYLE_A, "--strength", "1.5"],
                      cwd=tmp_path, home=weights_home)
     assert result.returncode != 0, describe(result)
     assert "Traceback" not in result.stderr
-    assert "--strength" in result.stderr and "[0.0, 1.0]" in result.stderr
+    lines = our_stderr_lines(result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), describe(result)
+    assert "--strength" in lines[0] and "[0.0, 1.0]" in lines[0]
     assert os.listdir(tmp_path) == []
 
 

@@ -123,6 +123,14 @@ def test_unreadable_weights_are_rejected(saved_dir, tmp_path):
         store.load_model(broken)
 
 
+def test_load_pretrained_reads_the_cache(weights_home, monkeypatch, imported_model):
+    import arbitrary_style
+
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
+    np.testing.assert_array_equal(outputs(arbitrary_style.load_pretrained()),
+                                  outputs(imported_model))
+
+
 def test_resolve_weights_names_the_command_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(tmp_path))
     with pytest.raises(UserError, match="python -m arbitrary_style.weights import --onnx"):
@@ -243,3 +251,5 @@ def test_weights_cli(tmp_path, imported_model):
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code != 0 and len(errors) == 1 and "does not exist" in errors[0]
     assert "Traceback" not in err and not (home / "weights" / "x").exists()
+    code, out, _ = run_weights_cli("--help", home=home)
+    assert code == 0 and "--onnx" in out and "download" in out

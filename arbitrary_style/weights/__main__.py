@@ -7,10 +7,10 @@
 """
 
 import json
-import sys
 
-from absl import app, flags
+from absl import flags
 
+from arbitrary_style import cli
 from arbitrary_style.errors import UserError
 from arbitrary_style.weights import store
 
@@ -94,14 +94,10 @@ COMMANDS = {"import": cmd_import, "download": cmd_download, "list": cmd_list, "i
 
 def main(argv):
     if len(argv) < 2 or argv[1] not in COMMANDS:
-        raise app.UsageError(f"give a command: one of {', '.join(COMMANDS)}")
-    try:
-        COMMANDS[argv[1]](argv[2:])
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        raise UserError(f"give a command: one of {', '.join(COMMANDS)} (see --help)")
+    COMMANDS[argv[1]](argv[2:])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

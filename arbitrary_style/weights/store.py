@@ -24,8 +24,9 @@ WEIGHTS_FILE = "weights.npz"
 DEFAULT_WEIGHTS = "magenta-mobile"
 # How to get each well-known name into the cache.
 GET_COMMANDS = {
-    DEFAULT_WEIGHTS: "python -m arbitrary_style.weights import --onnx "
-                     "../shared/pretrained/magenta-mobile-int8",
+    DEFAULT_WEIGHTS: "python -m arbitrary_style.weights import --onnx DIR (DIR holds the "
+                     "Magenta mobile ONNX pair; in this repository "
+                     "../shared/pretrained/magenta-mobile-int8)",
     "magenta": "python -m arbitrary_style.weights download magenta",
     "magenta-hub": "python -m arbitrary_style.weights download magenta-hub",
 }
@@ -57,8 +58,8 @@ def resolve_weights(name_or_dir=None):
     if cache_dir(name_or_dir).is_dir():
         return cache_dir(name_or_dir)
     get = GET_COMMANDS.get(str(name_or_dir))
-    hint = f"; get them with: {get}" if get else " and is not a directory"
-    raise UserError(f"weights {name_or_dir!r} are not in the cache ({home() / 'weights'}){hint}")
+    hint = f"get them with: {get}" if get else "and it is not a weights directory either"
+    raise UserError(f"weights {name_or_dir!r} are not in the cache ({home() / 'weights'}); {hint}")
 
 
 def save_model(model, directory, *, source=""):
@@ -121,7 +122,11 @@ def load_model(directory, *, expected_config=None):
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise UserError(f"cannot read {weights_path}: {error}") from None
     model = StyleModel(config)
-    assign_weights(model, arrays, source=str(weights_path))
+    try:
+        assign_weights(model, arrays, source=str(weights_path))
+    except UserError as error:
+        raise UserError(f"{error} ({CONFIG_FILE} says {_describe(config)}; does it describe "
+                        "these weights?)") from None
     return model
 
 

@@ -18,7 +18,7 @@ def _parse_flags(argv):
 
 
 def run(main):
-    """`absl.app.run(main)`, where a UserError or a bad flag is one `error:` line, not a traceback."""
+    """`absl.app.run(main)`; a UserError or a bad flag is one `error:` line, not a traceback."""
     def guarded(argv):
         try:
             return main(argv)

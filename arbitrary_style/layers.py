@@ -2,7 +2,7 @@
 
 Layer names follow Magenta's TF-slim variable scopes, so a variable's Keras path
 (`transformer/contract/conv1/BatchNorm/beta`) is the Magenta name with only the
-variable's own suffix changed (`weights` -> `kernel`); see `weights/names.py`.
+variable's own suffix changed (`weights` -> `kernel`); see `weights/conventions.py`.
 """
 
 import keras

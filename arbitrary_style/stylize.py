@@ -151,8 +151,8 @@ def run(argv):
     from tqdm import tqdm
 
     results, failures = [], []
-    progress = tqdm(list(zip(contents, outputs)), unit="image", disable=len(contents) == 1,
-                    file=sys.stderr)
+    progress = tqdm(list(zip(contents, outputs, strict=True)), unit="image",
+                    disable=len(contents) == 1, file=sys.stderr)
     for content_path, output_path in progress:
         progress.set_postfix_str(content_path.name)
         try:

@@ -48,7 +48,8 @@ class Contract(Block):
         super().__init__(**kwargs)
         self.convs = [
             SlimConv2D(int(alpha * depth), kernel, strides=stride, padding="reflect",
-                       normalizer=batch_norm(momentum=0.999, scale=False), activation="relu", name=f"conv{i}")
+                       normalizer=batch_norm(momentum=0.999, scale=False), activation="relu",
+                       name=f"conv{i}")
             for i, (kernel, stride, depth) in enumerate([(9, 1, 32), (3, 2, 64), (3, 2, 128)], 1)
         ]
 

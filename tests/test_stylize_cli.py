@@ -177,7 +177,8 @@ def test_jpg_output_with_preserve_colors_keeps_the_contents_chroma(
     with Image.open(output) as saved:
         assert saved.format == "JPEG"
     content_luma, content_chroma = chroma(image_io.load_image(CONTENT))
-    plain_luma, plain_chroma = chroma(image_io.load_image(plain_work / "golden_gate_sq_stylized.png"))
+    plain_luma, plain_chroma = chroma(
+        image_io.load_image(plain_work / "golden_gate_sq_stylized.png"))
     kept = image_io.load_image(output)
     assert kept.shape == (256, 256, 3)
     kept_luma, kept_chroma = chroma(kept)
@@ -357,8 +358,8 @@ def _tiny_content(work, home):
 
 
 def _file_output_for_several_contents(work, home):
-    return ["--content", CONTENT, OTHER_CONTENTS[0], "--styles", STYLE_A, "--output", "all.png"], home, [
-        "all.png", "need an output directory"]
+    args = ["--content", CONTENT, OTHER_CONTENTS[0], "--styles", STYLE_A, "--output", "all.png"]
+    return args, home, ["all.png", "need an output directory"]
 
 
 def _unsupported_output_extension(work, home):

@@ -20,9 +20,11 @@ flags.DEFINE_string("checkpoint", None, "import: a Magenta TF1 checkpoint prefix
 flags.DEFINE_string("name", None, "Cache name to store the weights under (default: "
                     f"{store.DEFAULT_WEIGHTS} for --onnx, 'magenta' for --checkpoint, "
                     "the source name for download).")
-flags.DEFINE_string("url", None, "download: fetch from this URL/handle instead of the official one.")
+flags.DEFINE_string("url", None,
+                    "download: fetch from this URL/handle instead of the official one.")
 flags.DEFINE_bool("force", False, "Replace weights already in the cache.")
 FLAGS = flags.FLAGS
+
 
 def _store(model, name, source):
     target = store.cache_dir(name)
@@ -48,7 +50,8 @@ def cmd_import(args):
     if FLAGS.onnx:
         _store(importers.import_onnx_dir(FLAGS.onnx), name, f"onnx:{FLAGS.onnx}")
     else:
-        _store(importers.import_checkpoint(FLAGS.checkpoint), name, f"checkpoint:{FLAGS.checkpoint}")
+        _store(importers.import_checkpoint(FLAGS.checkpoint), name,
+               f"checkpoint:{FLAGS.checkpoint}")
 
 
 def cmd_download(args):
@@ -63,7 +66,8 @@ def cmd_download(args):
     if _already_cached(name):
         return
     print(f"downloading {download.SOURCES[source].description}")
-    _store(download.download(source, url=FLAGS.url), name, FLAGS.url or download.SOURCES[source].url)
+    _store(download.download(source, url=FLAGS.url), name,
+           FLAGS.url or download.SOURCES[source].url)
 
 
 def cmd_list(args):

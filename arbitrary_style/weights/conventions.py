@@ -30,7 +30,7 @@ def is_variable_name(name):
 
 
 def keras_path(magenta_name):
-    """'style_params/transformer/.../StyleNorm/Conv/weights' -> 'transformer/.../StyleNorm/Conv/kernel'."""
+    """'style_params/transformer/.../Conv/weights' -> 'transformer/.../Conv/kernel'."""
     name = magenta_name.removeprefix("style_params/")
     scope, _, leaf = name.rpartition("/")
     return f"{scope}/{_LEAF_NAMES.get(leaf, leaf)}"

@@ -46,7 +46,9 @@ def cache_dir(name):
 def cached_names():
     """Names of the weights in the cache, sorted."""
     root = home() / "weights"
-    return sorted(p.name for p in root.glob("*") if (p / CONFIG_FILE).is_file()) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file())
 
 
 def resolve_weights(name_or_dir=None):

@@ -1,0 +1,1 @@
+"""Training, distillation and evaluation jobs built on the `arbitrary_style` library."""

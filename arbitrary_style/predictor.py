@@ -10,6 +10,11 @@ from arbitrary_style.transformer import STYLE_VECTOR_SIZE
 HEAD_SCOPES = {"mobilenet_v2": "mobilenet_conv", "inception_v3": None}
 
 
+def head_scope(backbone):
+    """The scope of the 100-d bottleneck layer: `mobilenet_conv/Conv` or `Conv`."""
+    return "/".join(filter(None, [HEAD_SCOPES[backbone], "Conv"]))
+
+
 class HeadScope(Block):
     """A bare scope (e.g. `mobilenet_conv`) around the bottleneck layer `Conv`."""
 

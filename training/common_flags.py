@@ -1,0 +1,138 @@
+"""Flags shared by the training, distillation and evaluation jobs, and the configs they fill.
+
+Flags are defined by `define_*` functions that a job calls only when it runs as a
+command, so importing a job (tests, other tools) defines no global flags.
+"""
+
+import json
+
+from absl import flags
+
+from arbitrary_style.errors import UserError
+from arbitrary_style.losses import LossConfig, parse_layer_weights
+from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
+from training.data import StyleAugmentation
+from training.loop import STRATEGIES, LoopConfig
+
+FLAGS = flags.FLAGS
+
+
+def define_data_flags():
+    flags.DEFINE_string("content", None, "Content images: a tensorflow-datasets name "
+                        "(e.g. imagenet2012, coco/2017), a directory, an image file or a glob.")
+    flags.DEFINE_string("style", None, "Style images: a tensorflow-datasets name (e.g. dtd), "
+                        "a directory, an image file or a glob.")
+    flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
+    flags.DEFINE_integer("image_size", 256, "Side of the square content crops.", lower_bound=16)
+    flags.DEFINE_integer("style_image_size", 256, "Side of the square style crops.",
+                         lower_bound=16)
+    flags.DEFINE_integer("batch_size", 8, "Global batch size (split over replicas).",
+                         lower_bound=1)
+    flags.DEFINE_integer("seed", 0, "Seed for data order and augmentation.")
+    # Magenta's style augmentation.
+    defaults = StyleAugmentation()
+    flags.DEFINE_bool("augment_style", True, "Augment style images (the options below).")
+    flags.DEFINE_bool("random_style_size", defaults.random_size, "Resize each style image to a "
+                      "random shorter side in [style_min_side, style_max_side] before cropping.")
+    flags.DEFINE_integer("style_min_side", defaults.min_side, "Smallest random style size.",
+                         lower_bound=1)
+    flags.DEFINE_integer("style_max_side", defaults.max_side, "Largest random style size.",
+                         lower_bound=1)
+    flags.DEFINE_bool("style_random_crop", defaults.random_crop,
+                      "Crop style images at random positions.")
+    flags.DEFINE_bool("style_flips", defaults.flip_left_right,
+                      "Random horizontal and vertical flips of style images.")
+    flags.DEFINE_float("brightness_delta", defaults.brightness_delta,
+                       "Style brightness jitter (+- delta, on [0, 1]).")
+    flags.DEFINE_float("contrast_delta", defaults.contrast_delta,
+                       "Style contrast jitter (factor 1 +- delta).")
+    flags.DEFINE_float("saturation_delta", defaults.saturation_delta,
+                       "Style saturation jitter (factor 1 +- delta).")
+    flags.DEFINE_float("hue_delta", defaults.hue_delta, "Style hue jitter (+- turns).")
+
+
+def define_loss_flags():
+    flags.DEFINE_enum("loss_network", "vgg16", ["vgg16", "vgg19"], "VGG loss network.")
+    flags.DEFINE_string("vgg_weights", "imagenet", "VGG weights: 'imagenet' (downloaded by "
+                        "keras.applications), 'none' (random; smoke tests only) or a file.")
+    flags.DEFINE_string("content_weights", None, "Content loss weight per layer, e.g. "
+                        "'vgg_16/conv3:1' (default: DESIGN.md's).")
+    flags.DEFINE_string("style_weights", None, "Style loss weight per layer, e.g. "
+                        "'vgg_16/conv1:0.5e-3,vgg_16/conv2:0.5e-3' (default: DESIGN.md's).")
+    flags.DEFINE_float("total_variation_weight", 1e4, "Total variation loss weight.",
+                       lower_bound=0)
+
+
+def define_optimizer_flags():
+    flags.DEFINE_string("model_dir", None, "Checkpoints and TensorBoard summaries go here; a "
+                        "job restarted with the same directory resumes.")
+    flags.DEFINE_integer("train_steps", 100_000, "Total optimizer steps.", lower_bound=1)
+    flags.DEFINE_float("learning_rate", 1e-5, "Adam learning rate (Magenta's default).",
+                       lower_bound=0)
+    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy: "
+                      "default (one device), mirrored (all local GPUs), multi_worker "
+                      "(several machines, TF_CONFIG).")
+    flags.DEFINE_integer("log_every", 10, "Progress line every N steps.", lower_bound=1)
+    flags.DEFINE_integer("summary_every", 100, "TensorBoard scalars every N steps.",
+                         lower_bound=1)
+    flags.DEFINE_integer("image_summary_every", 1000, "TensorBoard images every N steps.",
+                         lower_bound=1)
+    flags.DEFINE_integer("save_every", 1000, "Checkpoint every N steps.", lower_bound=1)
+    flags.DEFINE_string("output", None, "Where to write the trained weights (project format; "
+                        "default MODEL_DIR/weights).")
+    flags.DEFINE_bool("imagenet_backbone", False, "Start the (student) predictor's backbone "
+                      "from the ImageNet weights of keras.applications (downloaded once).")
+
+
+def data_config():
+    augmentation = StyleAugmentation(
+        random_size=FLAGS.random_style_size, min_side=FLAGS.style_min_side,
+        max_side=FLAGS.style_max_side, random_crop=FLAGS.style_random_crop,
+        flip_left_right=FLAGS.style_flips, flip_up_down=FLAGS.style_flips,
+        brightness_delta=FLAGS.brightness_delta, contrast_delta=FLAGS.contrast_delta,
+        saturation_delta=FLAGS.saturation_delta, hue_delta=FLAGS.hue_delta,
+    ) if FLAGS.augment_style else None
+    return DataConfig(content=FLAGS.content, style=FLAGS.style, data_dir=FLAGS.data_dir,
+                      image_size=FLAGS.image_size, style_image_size=FLAGS.style_image_size,
+                      batch_size=FLAGS.batch_size, seed=FLAGS.seed, augmentation=augmentation)
+
+
+def loss_network_config():
+    network = FLAGS.loss_network
+    try:
+        losses = LossConfig(
+            network=network,
+            content_weights=parse_layer_weights(FLAGS.content_weights, network)
+            if FLAGS.content_weights else None,
+            style_weights=parse_layer_weights(FLAGS.style_weights, network)
+            if FLAGS.style_weights else None,
+            total_variation_weight=FLAGS.total_variation_weight)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    vgg_weights = None if FLAGS.vgg_weights.lower() == "none" else FLAGS.vgg_weights
+    return LossNetworkConfig(losses=losses, vgg_weights=vgg_weights)
+
+
+def optimizer_config():
+    require("model_dir")
+    loop = LoopConfig(model_dir=FLAGS.model_dir, train_steps=FLAGS.train_steps,
+                      log_every=FLAGS.log_every, summary_every=FLAGS.summary_every,
+                      image_summary_every=FLAGS.image_summary_every, save_every=FLAGS.save_every)
+    return OptimizerConfig(loop=loop, learning_rate=FLAGS.learning_rate, strategy=FLAGS.strategy)
+
+
+def require(*names):
+    """UserError naming the first of these flags that is not set."""
+    for name in names:
+        if FLAGS[name].value in (None, ""):
+            raise UserError(f"--{name} is required (see --help)")
+
+
+def job_main(job, config_from_flags):
+    """An absl main: builds the job's config from flags, runs it, prints its result as JSON."""
+    def main(argv):
+        if len(argv) > 1:
+            raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+        print(json.dumps(job(config_from_flags()), indent=2))
+        return 0
+    return main

@@ -1,0 +1,128 @@
+"""What the training and distillation jobs share: strategy, checkpoints, summaries, progress.
+
+A job builds its model and optimizer under `strategy.scope()`, writes a per-replica
+`step_fn(batch) -> {name: scalar loss}`, and hands both to `TrainingLoop.run`, which
+restores the latest checkpoint (so a restarted job continues where it stopped), runs
+the distributed steps, logs a progress line, writes TensorBoard summaries and saves
+checkpoints with `tf.train.CheckpointManager`.
+"""
+
+import dataclasses
+import pathlib
+import time
+
+import tensorflow as tf
+from absl import logging
+
+from arbitrary_style.errors import UserError
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def make_strategy(name):
+    """A tf.distribute strategy: default (one device), mirrored (all local GPUs), or
+    multi_worker (several machines, configured by the TF_CONFIG environment variable)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise UserError(f"unknown --strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    model_dir: str
+    train_steps: int
+    log_every: int = 10
+    summary_every: int = 100
+    image_summary_every: int = 1000
+    save_every: int = 1000
+    max_checkpoints: int = 3
+
+
+class TrainingLoop:
+    """Checkpointed, summarised, distributed training steps."""
+
+    def __init__(self, config, strategy, optimizer, trackables):
+        """`trackables`: {name: object} saved in checkpoints besides the optimizer."""
+        self.config = config
+        self.strategy = strategy
+        self.optimizer = optimizer
+        model_dir = pathlib.Path(config.model_dir)
+        if not is_chief(strategy):  # Other workers write what they must where nobody reads.
+            model_dir = model_dir / f".worker_{strategy.cluster_resolver.task_id}"
+        self.checkpoint = tf.train.Checkpoint(optimizer=optimizer, **trackables)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(model_dir / "checkpoints"),
+                                                  max_to_keep=config.max_checkpoints)
+        self.writer = tf.summary.create_file_writer(str(model_dir / "summaries"))
+
+    @property
+    def step(self):
+        return int(self.optimizer.iterations.numpy())
+
+    def restore(self):
+        """Restores the latest checkpoint, if any; returns the step to continue from."""
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            logging.info("resumed from %s at step %d", self.manager.latest_checkpoint, self.step)
+        return self.step
+
+    def run(self, step_fn, make_dataset, image_fn=None):
+        """Runs `step_fn` until `train_steps`; returns the logged losses {step: {name: value}}.
+
+        `make_dataset(start_step)` gives the batches from the step training starts at
+        (after a restore); seeding it with the step keeps a resumed run reproducible
+        without replaying the batches already seen. `image_fn(batch) -> {name: images}`
+        adds image summaries.
+        """
+        start_step = self.restore()
+        history = {}
+        if start_step >= self.config.train_steps:
+            logging.info("already trained %d of %d steps", start_step, self.config.train_steps)
+            return history
+        dataset = make_dataset(start_step)
+        batches = iter(self.strategy.experimental_distribute_dataset(dataset))
+
+        @tf.function
+        def distributed_step(batch):
+            losses = self.strategy.run(step_fn, args=(batch,))
+            return {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                    for name, value in losses.items()}
+
+        last_time, last_step = time.perf_counter(), start_step
+        with self.writer.as_default():
+            while self.step < self.config.train_steps:
+                batch = next(batches)
+                losses = {k: float(v) for k, v in distributed_step(batch).items()}
+                step = self.step
+                if step % self.config.summary_every == 0 or step == self.config.train_steps:
+                    for name, value in losses.items():
+                        tf.summary.scalar(f"loss/{name}", value, step=step)
+                if image_fn and step % self.config.image_summary_every == 0:
+                    local = self.strategy.experimental_local_results(batch)[0]
+                    for name, images in image_fn(local).items():
+                        tf.summary.image(name, images, step=step, max_outputs=4)
+                if step % self.config.log_every == 0 or step in (start_step + 1,
+                                                                 self.config.train_steps):
+                    history[step] = losses
+                    now = time.perf_counter()
+                    rate = (step - last_step) / max(now - last_time, 1e-9)
+                    last_time, last_step = now, step
+                    shown = " ".join(f"{k}={v:.4g}" for k, v in sorted(losses.items()))
+                    logging.info("step %d/%d %s (%.2f steps/s)", step, self.config.train_steps,
+                                 shown, rate)
+                if step % self.config.save_every == 0 or step == self.config.train_steps:
+                    self.manager.save(checkpoint_number=step)
+        self.writer.flush()
+        return history
+
+
+def is_chief(strategy):
+    """True on the worker that writes the results (always, outside multi-worker training)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or resolver.task_type in (None, "chief"):
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief

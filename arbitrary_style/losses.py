@@ -189,7 +189,7 @@ class StyleLoss:
                                  f"({len(style_images)}), got {style_blend}")
             blend = blend / blend.sum()
             grams = {layer: 0.0 for layer in config.style_weights}
-            for image, weight in zip(style_images, blend):
+            for image, weight in zip(style_images, blend, strict=True):
                 image = tf.cast(image, tf.float32)
                 style = self.features(image[tf.newaxis] if image.shape.rank == 3 else image)
                 for layer in grams:

@@ -64,8 +64,8 @@ def test_config_rejects_bad_choices():
 def test_magenta_names_are_the_last_conv_of_each_block(network, expected):
     scope = "vgg_16" if network == "vgg16" else "vgg_19"
     magenta = [f"{scope}/conv{i}" for i in range(1, 6)]
-    assert layer_names(network) == dict(zip(magenta, expected))
-    for name, keras_name in zip(magenta, expected):
+    assert layer_names(network) == dict(zip(magenta, expected, strict=True))
+    for name, keras_name in zip(magenta, expected, strict=True):
         extractor = build_feature_extractor(network, [name], weights=None)
         assert extractor.layers[-1].name == keras_name  # the graph ends at that layer
 

@@ -56,7 +56,8 @@ def train_config(folders, model_dir, steps, *, content="content", style="style",
 def test_a_fixed_batch_is_overfit(folders, tmp_path):
     result = train(train_config(folders, tmp_path / "run", 30, content="one_content",
                                 style="one_style"))
-    losses = result["losses"]
+    losses = result["history"]
+    assert result["losses"] == losses[30]
     assert result["step"] == 30 and min(losses) == 1 and max(losses) == 30
     assert losses[30]["total"] < 0.5 * losses[1]["total"]
     # The result is a loadable weights directory, and TensorBoard got scalars and images.
@@ -77,12 +78,12 @@ def test_a_stopped_run_resumes_where_it_stopped(folders, tmp_path):
     """2 steps, stop, restart to 4 == 4 steps straight: variables and optimizer state."""
     make = lambda model_dir, steps: train_config(  # noqa: E731
         folders, model_dir, steps, content="one_content", style="one_style")
-    straight = train(make(tmp_path / "straight", 4))
+    assert train(make(tmp_path / "straight", 4))["step"] == 4
     first = train(make(tmp_path / "resumed", 2))
     assert first["step"] == 2
     stopped_state = checkpoint_tensors(tmp_path / "resumed", 2)
     second = train(make(tmp_path / "resumed", 4))
-    assert second["step"] == 4 and min(second["losses"]) == 3  # continued from step 2
+    assert second["step"] == 4 and min(second["history"]) == 3  # continued from step 2
     assert checkpoint_tensors(tmp_path / "resumed", 2).keys() == stopped_state.keys()
     expected, actual = checkpoint_tensors(tmp_path / "straight", 4), checkpoint_tensors(
         tmp_path / "resumed", 4)
@@ -93,7 +94,7 @@ def test_a_stopped_run_resumes_where_it_stopped(folders, tmp_path):
         np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6,
                                    err_msg=name)
     # Restarting a finished run trains no further.
-    assert train(make(tmp_path / "resumed", 4))["losses"] == {}
+    assert train(make(tmp_path / "resumed", 4))["history"] == {}
 
 
 def test_single_style_network(folders, tmp_path):
@@ -121,7 +122,7 @@ def test_distillation_lowers_the_vector_error(imported_model, folders, tmp_path)
                                   learning_rate=1e-3),
         loss=RANDOM_VGG, stylization_loss_weight=1e-3)
     result = distill(config)
-    losses = result["losses"]
+    losses = result["history"]
     assert losses[15]["vector_mse"] < 0.7 * losses[1]["vector_mse"]
     assert {"vector_mse", "stylization", "total"} <= losses[15].keys()
     student = store.load_model(result["weights"])

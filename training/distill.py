@@ -39,7 +39,7 @@ class DistillConfig:
 
 
 def distill(config):
-    """Runs a distillation job; returns {"weights", "step", "losses": {step: {name: value}}}."""
+    """Runs a distillation job; returns weights dir, step, last losses and {step: losses}."""
     true_loss = config.stylization_loss_weight > 0
     if not config.data.style or (true_loss and not config.data.content):
         raise UserError("distillation needs style images (--style), and content images "
@@ -101,7 +101,8 @@ def distill(config):
     if is_chief(strategy):
         store.save_model(student, output,
                          source=f"training.distill from {config.teacher_weights}")
-    return {"weights": str(output), "step": loop.step, "losses": history}
+    last = history[max(history)] if history else {}
+    return {"weights": str(output), "step": loop.step, "losses": last, "history": history}
 
 
 def define_flags():

@@ -86,7 +86,7 @@ def datasets(config, seed):
 
 
 def train(config):
-    """Runs a training job; returns {"weights", "step", "losses": {step: {name: value}}}."""
+    """Runs a training job; returns weights dir, step, last losses and {step: losses}."""
     if not config.data.content or not (config.data.style or config.single_style):
         raise UserError("training needs content images and --style (or --single_style)")
     architecture = model_config(config)
@@ -155,7 +155,8 @@ def train(config):
             kernel.assign(tf.zeros_like(kernel))
             model.variables[f"{head}/bias"].assign(style_vector[0])
         store.save_model(model, output, source=f"training.train --model_dir {model_dir}")
-    return {"weights": str(output), "step": loop.step, "losses": history,
+    last = history[max(history)] if history else {}
+    return {"weights": str(output), "step": loop.step, "losses": last, "history": history,
             "skipped_unreadable": skipped}
 
 

@@ -122,7 +122,7 @@ def _inception_v3_pairs(keras_model, ours):
                         f"{_INCEPTION_LAST_BLOCK}, InceptionV3 up to Mixed_6e has "
                         f"{len(our_scopes)}; is it keras.applications.InceptionV3?")
     pairs = []
-    for scope, (conv, batch_norm) in zip(our_scopes, keras_convs):
+    for scope, (conv, batch_norm) in zip(our_scopes, keras_convs, strict=True):
         pairs.append((f"{scope}/kernel", conv.kernel))
         pairs += [(f"{scope}/BatchNorm/{w.name}", w) for w in batch_norm.weights]
     return pairs

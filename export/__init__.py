@@ -1,0 +1,1 @@
+"""Exporters: SavedModel, TF-Hub module, TFLite (and, later, TF.js) from project weights."""

@@ -1,0 +1,63 @@
+"""Export a TF-Hub module used exactly like `magenta/arbitrary-image-stylization-v1-256`.
+
+  python -m export.hub --weights magenta-mobile --output exported/hub_module
+
+  module = hub.load("exported/hub_module")
+  stylized = module(tf.constant(content), tf.constant(style))[0]
+  layer = hub.KerasLayer("exported/hub_module")        # in a tf_keras model:
+  stylized = layer([content, style])[0]
+
+Content and style are float32 [B, H, W, 3] in [0, 1]; like Magenta's module, the style
+image is used at the size given (resize it to 256 px, as the networks were trained).
+The module is a SavedModel, so it also has all the signatures of `export.saved_model`.
+"""
+
+import tensorflow as tf
+from absl import flags
+
+from arbitrary_style import cli
+from arbitrary_style.errors import UserError
+from arbitrary_style.weights import store
+from export.saved_model import IMAGES, StylizationModule, save_atomically
+
+
+class HubModule(StylizationModule):
+    """Adds Magenta's `module(content, style) -> [stylized]` calling convention."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        stylize = self.stylize
+
+        @tf.function
+        def call(content, style=None):
+            if style is None:  # hub.KerasLayer passes its inputs as one list.
+                content, style = content
+            return [stylize(content, style)["stylized"]]
+
+        call.get_concrete_function(IMAGES, IMAGES)
+        call.get_concrete_function([IMAGES, IMAGES])
+        self.__call__ = call
+
+
+def export_hub_module(model, output, *, overwrite=False):
+    """Writes `model` (a StyleModel) as a TF-Hub compatible SavedModel."""
+    module = HubModule(model)
+    return save_atomically(module, output, signatures=module.signatures(), overwrite=overwrite)
+
+
+def main(argv):
+    FLAGS = flags.FLAGS
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.output:
+        raise UserError("--output is required (see --help)")
+    model = store.load_model(store.resolve_weights(FLAGS.weights))
+    print(f"wrote {export_hub_module(model, FLAGS.output, overwrite=FLAGS.overwrite)}")
+    return 0
+
+
+if __name__ == "__main__":
+    from export.saved_model import define_flags
+
+    define_flags()
+    cli.run(main)

@@ -1,0 +1,106 @@
+"""Export a model as a TensorFlow SavedModel (TF Serving, `tf.saved_model.load`).
+
+  python -m export.saved_model --weights magenta-mobile --output exported/saved_model
+
+Signatures (images float32 NHWC in [0, 1], any batch and size):
+  serving_default = stylize(content, style) -> {"stylized"}   one style image, or one per content
+  predict_style(style) -> {"style_vector": [B, 100]}
+  transfer(content, style_vector [B or 1, 100]) -> {"stylized"}
+Style images are used at the size given; the networks were trained with 256 px styles.
+"""
+
+import pathlib
+import shutil
+import tempfile
+
+import tensorflow as tf
+from absl import flags
+
+from arbitrary_style import cli
+from arbitrary_style.errors import UserError
+from arbitrary_style.transformer import STYLE_VECTOR_SIZE
+from arbitrary_style.weights import store
+
+IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32)
+VECTORS = tf.TensorSpec([None, STYLE_VECTOR_SIZE], tf.float32)
+
+
+class StylizationModule(tf.Module):
+    """The two networks behind three tf.functions with fully dynamic shapes.
+
+    The module tracks the networks' variables, not the Keras models themselves (the
+    functions reach those through a closure): saving would otherwise trace each Keras
+    model's own call, which the transformer's two inputs do not allow.
+    """
+
+    def __init__(self, model):
+        super().__init__(name="arbitrary_style")
+        predictor, transformer = model.predictor, model.transformer
+        self.model_variables = list(predictor.weights) + list(transformer.weights)
+        self.backbone = tf.Variable(model.config.backbone, trainable=False, name="backbone")
+        self.alpha = tf.Variable(model.config.alpha, trainable=False, name="alpha")
+
+        @tf.function(input_signature=[IMAGES])
+        def predict_style(style):
+            return {"style_vector": predictor(style, training=False)}
+
+        @tf.function(input_signature=[IMAGES, VECTORS])
+        def transfer(content, style_vector):
+            vectors = tf.broadcast_to(style_vector, [tf.shape(content)[0], STYLE_VECTOR_SIZE])
+            return {"stylized": transformer(content, vectors, training=False)}
+
+        @tf.function(input_signature=[IMAGES, IMAGES])
+        def stylize(content, style):
+            return transfer(content, predict_style(style)["style_vector"])
+
+        self.predict_style, self.transfer, self.stylize = predict_style, transfer, stylize
+
+    def signatures(self):
+        return {"serving_default": self.stylize, "stylize": self.stylize,
+                "predict_style": self.predict_style, "transfer": self.transfer}
+
+
+def save_atomically(module, output, *, signatures=None, overwrite=False):
+    """tf.saved_model.save into a staging directory beside `output`, then renamed onto it."""
+    output = pathlib.Path(output)
+    if output.exists() and not overwrite and any(output.iterdir()):
+        raise UserError(f"{output} exists and is not empty (use --overwrite to replace it)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        tf.saved_model.save(module, str(staging / "model"), signatures=signatures)
+        if output.exists():
+            shutil.rmtree(output)
+        (staging / "model").rename(output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output
+
+
+def export_saved_model(model, output, *, overwrite=False):
+    """Writes `model` (a StyleModel) as a SavedModel with the signatures above."""
+    module = StylizationModule(model)
+    return save_atomically(module, output, signatures=module.signatures(), overwrite=overwrite)
+
+
+def define_flags():
+    flags.DEFINE_string("weights", None, "Weights to export: a cache name or a weights "
+                        "directory (default: the cached default weights).")
+    flags.DEFINE_string("output", None, "The SavedModel directory to write.")
+    flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
+
+
+def main(argv):
+    FLAGS = flags.FLAGS
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.output:
+        raise UserError("--output is required (see --help)")
+    model = store.load_model(store.resolve_weights(FLAGS.weights))
+    print(f"wrote {export_saved_model(model, FLAGS.output, overwrite=FLAGS.overwrite)}")
+    return 0
+
+
+if __name__ == "__main__":
+    define_flags()
+    cli.run(main)

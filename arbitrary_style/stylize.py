@@ -19,33 +19,38 @@ from absl import flags
 from arbitrary_style import cli, image_io
 from arbitrary_style.errors import UserError
 
-flags.DEFINE_multi_string("content", None, "Content image file(s) or directories of images. "
-                          "Repeat the flag or list several files after it.")
-flags.DEFINE_string("styles", None, "Comma-separated style images, each PATH[:WEIGHT], "
-                    "e.g. a.jpg:0.7,b.jpg:0.3 (weights > 0, default 1, normalised to sum 1).")
-flags.DEFINE_string("output", None, "Output file for one content image (.png, .jpg, .jpeg, "
-                    ".webp), or directory for several. Default: CONTENT_stylized.png in the "
-                    "current directory, or ./stylized/ for several.")
-flags.DEFINE_float("strength", 1.0, "Style strength in [0, 1]: blends the style vector with "
-                   "the content's own (0 = approximately the content, 1 = full style).",
-                   lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_integer("content_size", 1024, "Shrink content so its longer side is at most this "
-                     "many pixels (0 = keep the original size).", lower_bound=0)
-flags.DEFINE_integer("style_size", 256, "Resize style images to this many pixels on the "
-                     "shorter side before predicting their style (the training size).",
-                     lower_bound=16)
-flags.DEFINE_bool("preserve_colors", False, "Keep the content's colours: transfer only "
-                  "the luminance of the stylized image.")
-flags.DEFINE_string("weights", None, "Weights: a cache name (see `python -m "
-                    "arbitrary_style.weights list`) or a weights directory. Default: the "
-                    "cached default weights.")
-flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Refuse input images with "
-                     "more pixels than this (protects against decompression bombs).",
-                     lower_bound=1)
-flags.DEFINE_bool("json", False, "Print a JSON summary of what was done on stdout.")
 FLAGS = flags.FLAGS
 
 DEFAULT_MULTI_OUTPUT = "stylized"
+
+
+def define_flags():
+    """Defines the command's flags; called only when run as `__main__`, so importing this
+    module (tests, `optimize`) defines no global flags."""
+    flags.DEFINE_multi_string("content", None, "Content image file(s) or directories of images. "
+                              "Repeat the flag or list several files after it.")
+    flags.DEFINE_string("styles", None, "Comma-separated style images, each PATH[:WEIGHT], "
+                        "e.g. a.jpg:0.7,b.jpg:0.3 (weights > 0, default 1, normalised to sum 1).")
+    flags.DEFINE_string("output", None, "Output file for one content image (.png, .jpg, .jpeg, "
+                        ".webp), or directory for several. Default: CONTENT_stylized.png in the "
+                        "current directory, or ./stylized/ for several.")
+    flags.DEFINE_float("strength", 1.0, "Style strength in [0, 1]: blends the style vector with "
+                       "the content's own (0 = approximately the content, 1 = full style).",
+                       lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_integer("content_size", 1024, "Shrink content so its longer side is at most this "
+                         "many pixels (0 = keep the original size).", lower_bound=0)
+    flags.DEFINE_integer("style_size", 256, "Resize style images to this many pixels on the "
+                         "shorter side before predicting their style (the training size).",
+                         lower_bound=16)
+    flags.DEFINE_bool("preserve_colors", False, "Keep the content's colours: transfer only "
+                      "the luminance of the stylized image.")
+    flags.DEFINE_string("weights", None, "Weights: a cache name (see `python -m "
+                        "arbitrary_style.weights list`) or a weights directory. Default: the "
+                        "cached default weights.")
+    flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Refuse input images with "
+                         "more pixels than this (protects against decompression bombs).",
+                         lower_bound=1)
+    flags.DEFINE_bool("json", False, "Print a JSON summary of what was done on stdout.")
 
 
 def parse_styles(spec):
@@ -92,8 +97,10 @@ def collect_contents(arguments):
     return contents
 
 
-def plan_outputs(contents, inputs, output, *, several=False):
+def plan_outputs(contents, inputs, output, *, several=False, suffix="_stylized"):
     """Output path per content; never one of the inputs, never two contents on one path.
+
+    Outputs named here (no --output, or a directory) are CONTENT_STEM + `suffix` + .png.
 
     The outputs go into a directory when there are several contents, when `several`
     (the contents came from a directory), or when `output` is a directory (existing,
@@ -107,14 +114,14 @@ def plan_outputs(contents, inputs, output, *, several=False):
         if directory.is_file() or directory.suffix.lower() in image_io.SAVE_FORMATS:
             raise UserError(f"--output {directory}: several content images need an output "
                             "directory, not a file")
-        planned = [directory / f"{c.stem}_stylized.png" for c in contents]
+        planned = [directory / f"{c.stem}{suffix}.png" for c in contents]
     elif output:
         if pathlib.Path(output).suffix.lower() not in image_io.SAVE_FORMATS:
             raise UserError(f"--output {output}: unsupported extension; use one of "
                             f"{', '.join(image_io.SAVE_FORMATS)}")
         planned = [pathlib.Path(output)]
     else:
-        planned = [pathlib.Path(f"{contents[0].stem}_stylized.png")]
+        planned = [pathlib.Path(f"{contents[0].stem}{suffix}.png")]
     explicit = bool(output) and not several
     outputs, taken = [], set(inputs)
     for path in planned:
@@ -207,4 +214,5 @@ def _stylize_one(model, content_path, output_path, style_vector):
 
 
 if __name__ == "__main__":
+    define_flags()
     cli.run(run)

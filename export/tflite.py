@@ -1,0 +1,297 @@
+"""Export weights to TensorFlow Lite: a style predictor and a style transfer model.
+
+    python -m export.tflite --weights magenta-mobile --output_dir tflite/ \\
+        --calibration_images photos/ --calibration_images 'styles/*.jpg'
+
+For each quantization Q (`--quantization`, default float16,int8) it writes two files,
+as Magenta's `arbitrary_image_stylization_convert_tflite.py` and the TF-Hub TFLite
+models do:
+
+- `predict_Q.tflite`: `style_image` [1,S,S,3] float32 in [0,1] -> `style_vector` [1,1,1,100]
+- `transfer_Q.tflite`: `content_image` [1,C,C,3] in [0,1] and `style_vector` [1,1,1,100]
+  -> `stylized_image` [1,C,C,3] in [0,1]
+
+S = `--style_size` (256) and C = `--content_size` (384, a multiple of 4) are fixed:
+resize images to them before running. The style vector is [1,1,1,100], the shape of
+Magenta's 1x1-conv bottleneck, so the files can replace the published ones and the
+predictor's output feeds the transfer model as it is.
+
+Quantizations:
+- float32: none.
+- float16: weights stored as float16 (half the size); CPUs compute in float32.
+- int8: post-training quantization of weights and activations, calibrated on
+  images: each calibration image is a style image for the predictor and a content
+  image for the transfer model, which is fed style vectors that the float predictor
+  computes from other calibration images. Inputs and outputs stay float32 (the model
+  quantizes and dequantizes at its edges); an op without an int8 kernel would fall
+  back to a float TFLite builtin (none does in these networks).
+
+Every file is written atomically; a failed export removes what it wrote (and the
+output directory, if it created it).
+"""
+
+import glob
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+import warnings
+
+import numpy as np
+import tensorflow as tf
+from absl import flags
+
+from arbitrary_style import cli, image_io
+from arbitrary_style.errors import UserError
+from arbitrary_style.model import MIN_CONTENT_SIDE, resize_short_side
+from arbitrary_style.transformer import SIZE_MULTIPLE, STYLE_VECTOR_SIZE
+from arbitrary_style.weights import store
+
+QUANTIZATIONS = ("float32", "float16", "int8")
+DEFAULT_QUANTIZATIONS = ("float16", "int8")
+VECTOR_SHAPE = (1, 1, 1, STYLE_VECTOR_SIZE)
+# TF 2.21 warns that tf.lite.Interpreter moves to the ai_edge_litert package; it still works.
+INTERPRETER_DEPRECATION = r"\s*Warning: tf.lite.Interpreter is deprecated"
+
+FLAGS = flags.FLAGS
+
+
+def parse_quantizations(values):
+    """['float16,int8', 'float32'] -> ['float16', 'int8', 'float32'] (validated, no repeats)."""
+    names = [n.strip() for value in values for n in value.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(QUANTIZATIONS))
+    if unknown or not names:
+        raise UserError(f"unknown quantization {', '.join(unknown) or '(none given)'}; "
+                        f"choose from {', '.join(QUANTIZATIONS)}")
+    return list(dict.fromkeys(names))
+
+
+def check_arguments(output_dir, quantizations, style_size, content_size, num_calibration_images):
+    """The validated list of quantizations; UserError for anything export_tflite refuses."""
+    if pathlib.Path(output_dir).exists() and not pathlib.Path(output_dir).is_dir():
+        raise UserError(f"--output_dir {output_dir} exists and is not a directory")
+    quantizations = parse_quantizations(quantizations)
+    if style_size < 1:
+        raise UserError(f"--style_size must be positive, got {style_size}")
+    if content_size < MIN_CONTENT_SIDE or content_size % SIZE_MULTIPLE:
+        raise UserError(f"--content_size must be a multiple of {SIZE_MULTIPLE} and at least "
+                        f"{MIN_CONTENT_SIDE}, got {content_size}")
+    if "int8" in quantizations and not num_calibration_images:
+        raise UserError("int8 quantization needs calibration images (--calibration_images); "
+                        "or choose --quantization float16")
+    return quantizations
+
+
+def find_images(sources):
+    """Image files named by directories (their images), globs or files, sorted per source."""
+    found = []
+    for source in sources:
+        path = pathlib.Path(source)
+        if path.is_dir():
+            candidates = sorted(path.iterdir())
+        else:
+            candidates = sorted(map(pathlib.Path, glob.glob(source))) or [path]
+        images = [p for p in candidates if image_io.is_image_file(p)]
+        if not images:
+            raise UserError(f"calibration source {source}: no image files found")
+        found += images
+    return found
+
+
+def center_crop(image, size):
+    """Resizes [H,W,3] so its shorter side is `size`, then crops the central size x size."""
+    image = resize_short_side(image, size)
+    top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+    return image[top:top + size, left:left + size]
+
+
+class _Networks(tf.Module):
+    """The model's networks as fixed-shape tf.functions, tracking their TF variables."""
+
+    def __init__(self, model, style_size, content_size):
+        super().__init__()
+        self.tf_variables = [v.value for v in model.variables.values()]
+
+        def predict(style_image):
+            vector = model.predictor(style_image, training=False)
+            return {"style_vector": tf.reshape(vector, VECTOR_SHAPE)}
+
+        def transfer(content_image, style_vector):
+            vector = tf.reshape(style_vector, [1, STYLE_VECTOR_SIZE])
+            return {"stylized_image": model.transformer(content_image, vector, training=False)}
+
+        self.predict = tf.function(predict, input_signature=[
+            tf.TensorSpec([1, style_size, style_size, 3], tf.float32)])
+        self.transfer = tf.function(transfer, input_signature=[
+            tf.TensorSpec([1, content_size, content_size, 3], tf.float32),
+            tf.TensorSpec(VECTOR_SHAPE, tf.float32)])
+
+
+def _convert(networks, function, quantization, representative_dataset=None):
+    """The .tflite bytes of one of `networks`' tf.functions at one quantization."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [function.get_concrete_function()], networks)
+    if quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                               tf.lite.OpsSet.TFLITE_BUILTINS]
+    with warnings.catch_warnings():  # Calibration runs a tf.lite.Interpreter.
+        warnings.filterwarnings("ignore", INTERPRETER_DEPRECATION)
+        return converter.convert()
+
+
+def _calibration_datasets(networks, images, style_size, content_size):
+    """Representative datasets for the predictor and the transfer model."""
+    styles = [center_crop(image, style_size)[None] for image in images]
+    contents = [center_crop(image, content_size)[None] for image in images]
+    vectors = [networks.predict(style)["style_vector"].numpy() for style in styles]
+    half = len(images) // 2  # Each content with another image's style (its own if alone).
+    return (lambda: ({"style_image": s} for s in styles),
+            lambda: ({"content_image": c, "style_vector": vectors[(i + half) % len(images)]}
+                     for i, c in enumerate(contents)))
+
+
+def export_tflite(model, output_dir, quantizations=DEFAULT_QUANTIZATIONS, *, style_size=256,
+                  content_size=384, calibration_images=()):
+    """Converts `model` (a StyleModel) and writes `predict_Q.tflite`, `transfer_Q.tflite`.
+
+    `calibration_images`: float [H,W,3] arrays in [0,1] of any size (needed for int8).
+    Returns {"output_dir", "style_size", "content_size", "files": [{"file", "model",
+    "quantization", "bytes"}]}. Raises UserError for bad arguments; on any failure no
+    file of this export is left behind.
+    """
+    quantizations = check_arguments(output_dir, quantizations, style_size, content_size,
+                                    len(calibration_images))
+    networks = _Networks(model, style_size, content_size)
+    datasets = {"predict": None, "transfer": None}
+    if "int8" in quantizations:
+        datasets = dict(zip(datasets, _calibration_datasets(
+            networks, calibration_images, style_size, content_size)))
+    converted = [(name, quantization, _convert(networks, getattr(networks, name), quantization,
+                                               datasets[name]))
+                 for quantization in quantizations for name in datasets]  # Before any writing.
+    _write_files(pathlib.Path(output_dir),
+                 {f"{name}_{quantization}.tflite": data for name, quantization, data in converted})
+    return {"output_dir": str(output_dir), "style_size": style_size,
+            "content_size": content_size,
+            "files": [{"file": f"{name}_{quantization}.tflite", "model": name,
+                       "quantization": quantization, "bytes": len(data)}
+                      for name, quantization, data in converted]}
+
+
+def _write_files(directory, files):
+    """Writes {name: bytes} into `directory` atomically; on failure removes what it wrote."""
+    created = None
+    if not directory.is_dir():
+        created = directory
+        while not created.parent.exists():
+            created = created.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    try:
+        for name, data in files.items():
+            _write_atomic(directory / name, data)
+            written.append(directory / name)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _write_atomic(path, data):
+    """Writes bytes to a temporary file beside `path`, then renames it over `path`."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; these are ordinary files.
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+class TFLiteModel:
+    """A .tflite file run with `tf.lite.Interpreter` at its fixed input shapes.
+
+        predict = TFLiteModel("predict_int8.tflite", num_threads=2)
+        vector = predict(style_image=image[None])  # [1,1,1,100]
+    """
+
+    def __init__(self, path, num_threads=None):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", INTERPRETER_DEPRECATION)
+            self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        signature = self.interpreter.get_signature_runner()
+        self.inputs = {name: detail["index"] for name, detail in
+                       signature.get_input_details().items()}
+        self.input_shapes = {name: tuple(map(int, detail["shape"])) for name, detail in
+                             signature.get_input_details().items()}
+        (self._output,) = [detail["index"] for detail in signature.get_output_details().values()]
+
+    def __call__(self, **inputs):
+        """Runs on float32 arrays of exactly `input_shapes`; returns the one output."""
+        if set(inputs) != set(self.inputs):
+            raise ValueError(f"expected inputs {sorted(self.inputs)}, got {sorted(inputs)}")
+        for name, value in inputs.items():
+            self.interpreter.set_tensor(self.inputs[name], np.asarray(value, np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output)
+
+
+def define_flags():
+    """Defines the command's flags (only when it runs as a command)."""
+    flags.DEFINE_string("weights", None, "Weights: a cache name or a weights directory. Default: "
+                        "the cached default weights.")
+    flags.DEFINE_string("output_dir", None, "Directory for the .tflite files (created if missing; "
+                        "files of the same names are replaced).")
+    flags.DEFINE_multi_string("quantization", [",".join(DEFAULT_QUANTIZATIONS)],
+                              f"Quantizations to export, repeatable or comma-separated: "
+                              f"{', '.join(QUANTIZATIONS)}.")
+    flags.DEFINE_integer("style_size", 256, "Side of the predictor's square input.")
+    flags.DEFINE_integer("content_size", 384, "Side of the transfer model's square content input "
+                         "(a multiple of 4).")
+    flags.DEFINE_multi_string("calibration_images", None, "int8 only: a directory, glob or image "
+                              "file of calibration images (repeatable); each is used both as a "
+                              "content and as a style image.")
+    flags.DEFINE_integer("num_calibration", 32, "int8 only: use at most this many calibration "
+                         "images, spread evenly over those found.")
+
+
+def main(argv):
+    """The command: validates the flags, loads the weights and images, exports, prints JSON."""
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.output_dir:
+        raise UserError("--output_dir is required")
+    if FLAGS.num_calibration < 1:
+        raise UserError(f"--num_calibration must be positive, got {FLAGS.num_calibration}")
+    paths = find_images(FLAGS.calibration_images or [])
+    quantizations = check_arguments(FLAGS.output_dir, FLAGS.quantization, FLAGS.style_size,
+                                    FLAGS.content_size, len(paths))
+    if "int8" in quantizations:
+        picks = np.linspace(0, len(paths) - 1, min(FLAGS.num_calibration, len(paths)))
+        paths = [paths[i] for i in np.unique(picks.round().astype(int))]
+    else:
+        paths = []
+    weights_dir = store.resolve_weights(FLAGS.weights)
+    model = store.load_model(weights_dir)
+    images = [image_io.load_image(p) for p in paths]
+    summary = export_tflite(model, FLAGS.output_dir, quantizations, style_size=FLAGS.style_size,
+                            content_size=FLAGS.content_size, calibration_images=images)
+    print(json.dumps({"weights": str(weights_dir), **summary,
+                      "calibration_images": [str(p) for p in paths]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    define_flags()
+    cli.run(main)

@@ -171,7 +171,7 @@ def export_tflite(model, output_dir, quantizations=DEFAULT_QUANTIZATIONS, *, sty
     datasets = {"predict": None, "transfer": None}
     if "int8" in quantizations:
         datasets = dict(zip(datasets, _calibration_datasets(
-            networks, calibration_images, style_size, content_size)))
+            networks, calibration_images, style_size, content_size), strict=True))
     converted = [(name, quantization, _convert(networks, getattr(networks, name), quantization,
                                                datasets[name]))
                  for quantization in quantizations for name in datasets]  # Before any writing.

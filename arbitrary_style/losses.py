@@ -106,6 +106,21 @@ class LossConfig:
                              f"got {self.total_variation_weight}")
 
 
+def config_from_specs(network="vgg16", content_weights="", style_weights="",
+                      total_variation_weight=1e4):
+    """A LossConfig from command-line specs like 'vgg_16/conv3:1' (empty: the defaults)."""
+    return LossConfig(
+        network=network,
+        content_weights=parse_layer_weights(content_weights, network) if content_weights else None,
+        style_weights=parse_layer_weights(style_weights, network) if style_weights else None,
+        total_variation_weight=total_variation_weight)
+
+
+def weights_argument(value):
+    """A command line's VGG weights value ('imagenet', 'none' or a file) for StyleLoss."""
+    return None if value is None or value.lower() == "none" else value
+
+
 def build_feature_extractor(network, layers, weights="imagenet"):
     """A frozen functional keras.Model: preprocessed images -> {Magenta layer name: features}.
 

@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from arbitrary_style import cli, image_io
 from arbitrary_style.errors import UserError
-from arbitrary_style.losses import NETWORKS, LossConfig, StyleLoss, parse_layer_weights
+from arbitrary_style.losses import (NETWORKS, LossConfig, StyleLoss, config_from_specs,
+                                    weights_argument)
 from arbitrary_style.model import (
     MIN_CONTENT_SIDE,
     blend_style_vectors,
@@ -355,18 +356,12 @@ def config_from_flags():
     for name in ("content", "styles"):
         if not FLAGS[name].value:
             raise UserError(f"--{name} is required (see --help)")
-    network = FLAGS.network
     try:
-        losses = LossConfig(
-            network=network,
-            content_weights=parse_layer_weights(FLAGS.content_weights, network)
-            if FLAGS.content_weights else None,
-            style_weights=parse_layer_weights(FLAGS.style_weights, network)
-            if FLAGS.style_weights else None,
-            total_variation_weight=FLAGS.total_variation_weight)
+        losses = config_from_specs(FLAGS.network, FLAGS.content_weights, FLAGS.style_weights,
+                                   FLAGS.total_variation_weight)
     except ValueError as error:
         raise UserError(str(error)) from None
-    vgg_weights = None if FLAGS.vgg_weights.lower() == "none" else FLAGS.vgg_weights
+    vgg_weights = weights_argument(FLAGS.vgg_weights)
     return OptimizeConfig(
         content=FLAGS.content, styles=FLAGS.styles, output=FLAGS.output, steps=FLAGS.steps,
         size=FLAGS.size, loss=losses, vgg_weights=vgg_weights, optimizer=FLAGS.optimizer,

@@ -13,12 +13,9 @@ The module is a SavedModel, so it also has all the signatures of `export.saved_m
 """
 
 import tensorflow as tf
-from absl import flags
-
 from arbitrary_style import cli
-from arbitrary_style.errors import UserError
-from arbitrary_style.weights import store
-from export.saved_model import IMAGES, StylizationModule, save_atomically
+from export.saved_model import (IMAGES, StylizationModule, command, define_flags,
+                                save_atomically)
 
 
 class HubModule(StylizationModule):
@@ -45,19 +42,6 @@ def export_hub_module(model, output, *, overwrite=False):
     return save_atomically(module, output, signatures=module.signatures(), overwrite=overwrite)
 
 
-def main(argv):
-    FLAGS = flags.FLAGS
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.output:
-        raise UserError("--output is required (see --help)")
-    model = store.load_model(store.resolve_weights(FLAGS.weights))
-    print(f"wrote {export_hub_module(model, FLAGS.output, overwrite=FLAGS.overwrite)}")
-    return 0
-
-
 if __name__ == "__main__":
-    from export.saved_model import define_flags
-
     define_flags()
-    cli.run(main)
+    cli.run(command(export_hub_module))

@@ -90,17 +90,20 @@ def define_flags():
     flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
 
 
-def main(argv):
-    FLAGS = flags.FLAGS
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.output:
-        raise UserError("--output is required (see --help)")
-    model = store.load_model(store.resolve_weights(FLAGS.weights))
-    print(f"wrote {export_saved_model(model, FLAGS.output, overwrite=FLAGS.overwrite)}")
-    return 0
+def command(export):
+    """The absl main of an exporter `export(model, output, overwrite=...)` of one directory."""
+    def main(argv):
+        FLAGS = flags.FLAGS
+        if len(argv) > 1:
+            raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+        if not FLAGS.output:
+            raise UserError("--output is required (see --help)")
+        model = store.load_model(store.resolve_weights(FLAGS.weights))
+        print(f"wrote {export(model, FLAGS.output, overwrite=FLAGS.overwrite)}")
+        return 0
+    return main
 
 
 if __name__ == "__main__":
     define_flags()
-    cli.run(main)
+    cli.run(command(export_saved_model))

@@ -9,7 +9,7 @@ import json
 from absl import flags
 
 from arbitrary_style.errors import UserError
-from arbitrary_style.losses import LossConfig, parse_layer_weights
+from arbitrary_style.losses import config_from_specs, weights_argument
 from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
 from training.data import StyleAugmentation
 from training.loop import STRATEGIES, LoopConfig
@@ -98,19 +98,12 @@ def data_config():
 
 
 def loss_network_config():
-    network = FLAGS.loss_network
     try:
-        losses = LossConfig(
-            network=network,
-            content_weights=parse_layer_weights(FLAGS.content_weights, network)
-            if FLAGS.content_weights else None,
-            style_weights=parse_layer_weights(FLAGS.style_weights, network)
-            if FLAGS.style_weights else None,
-            total_variation_weight=FLAGS.total_variation_weight)
+        losses = config_from_specs(FLAGS.loss_network, FLAGS.content_weights,
+                                   FLAGS.style_weights, FLAGS.total_variation_weight)
     except ValueError as error:
         raise UserError(str(error)) from None
-    vgg_weights = None if FLAGS.vgg_weights.lower() == "none" else FLAGS.vgg_weights
-    return LossNetworkConfig(losses=losses, vgg_weights=vgg_weights)
+    return LossNetworkConfig(losses=losses, vgg_weights=weights_argument(FLAGS.vgg_weights))
 
 
 def optimizer_config():

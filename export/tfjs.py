@@ -1,0 +1,335 @@
+"""Export a model as two TensorFlow.js graph models: a style predictor and a transfer model.
+
+    python -m export.tfjs --setup                  # once: the converter's own virtualenv
+    python -m export.tfjs --weights magenta-mobile --output exported/tfjs [--quantization float16]
+
+Writes, atomically (a failed export leaves nothing; --overwrite replaces an existing DIR):
+
+    DIR/predict/model.json (+ shards)   style [B,H,W,3] float32 in [0,1] -> style_vector [B,100]
+    DIR/transfer/model.json (+ shards)  content [B,H,W,3] in [0,1], style_vector [B or 1,100]
+                                        -> stylized [B,H,W,3] in [0,1]
+    DIR/export.json                     what is where: names, shapes, quantization, source
+
+Load them with `tf.loadGraphModel(".../predict/model.json")` and run
+`predict.execute({style}, "style_vector")`, `transfer.execute({content, style_vector},
+"stylized")` (the output names are optional: each model has one output). Shapes are
+dynamic (null in export.json is "any"); resize style images to 256 px, as the networks were
+trained, and give contents at least 16 px a side.
+
+Quantization (`--quantization`, default float16) of the stored weights; TF.js dequantizes
+them when it loads the model and computes in float32 either way:
+- float32: exact (matches TensorFlow to ~1e-5).
+- float16: both models half the size; outputs differ from float32 by ~1e-2 at most.
+- uint8: the transfer model in uint8 (a quarter of float32), the predictor in float16.
+  The converter quantizes each weight tensor with one affine uint8 scale; the
+  predictor's convolutions carry folded batch norms whose few large weights stretch
+  that scale until the small ones collapse (style vector cosine ~0.6), while the
+  transfer model, whose normalization stays a separate op, loses little.
+
+The converter is tensorflowjs 4.22, which needs TensorFlow 2.19 (through
+tensorflow-decision-forests) and cannot live in this project's TF 2.21 environment, so it
+runs as a subprocess from its own virtualenv: $ARBITRARY_STYLE_TFJS_PYTHON (a python that
+has tensorflowjs), else $ARBITRARY_STYLE_HOME/tfjs-converter/bin/python (default
+~/.cache/arbitrary_style/tfjs-converter), which `--setup` creates (needs the network,
+about a minute and 3 GB). `--setup` prints that python's path on stdout.
+"""
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from absl import flags
+
+from arbitrary_style import cli
+from arbitrary_style.errors import UserError
+from arbitrary_style.model import DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE
+from arbitrary_style.transformer import STYLE_VECTOR_SIZE
+from arbitrary_style.weights import store
+
+QUANTIZATIONS = ("float32", "float16", "uint8")
+DEFAULT_QUANTIZATION = "float16"
+# What each --quantization stores for each model (see the module docstring for uint8).
+PLANS = {"float32": {"predict": "float32", "transfer": "float32"},
+         "float16": {"predict": "float16", "transfer": "float16"},
+         "uint8": {"predict": "float16", "transfer": "uint8"}}
+# One argv element each: bare `--quantize_float16` would take the next argument as its value.
+CONVERTER_FLAGS = {"float32": [], "float16": ["--quantize_float16=*"],
+                   "uint8": ["--quantize_uint8=*"]}
+SIGNATURES = {"predict": "predict_style", "transfer": "transfer"}
+IMAGE_SHAPE = [None, None, None, 3]
+VECTOR_SHAPE = [None, STYLE_VECTOR_SIZE]
+SPECS = {"predict": ({"style": IMAGE_SHAPE}, {"style_vector": VECTOR_SHAPE}),
+         "transfer": ({"content": IMAGE_SHAPE, "style_vector": VECTOR_SHAPE},
+                      {"stylized": IMAGE_SHAPE})}
+MANIFEST = "export.json"
+FORMAT_VERSION = 1
+
+CONVERTER_ENV = "ARBITRARY_STYLE_TFJS_PYTHON"
+# `ydf<0.16`: ydf 0.16's protobuf-6 generated code fails against TF 2.19's protobuf 5.29.
+CONVERTER_REQUIREMENTS = ("tensorflowjs==4.22.0", "ydf<0.16")
+SETUP_COMMAND = "python -m export.tfjs --setup"
+CONVERSION_TIMEOUT_S = 900
+# Imports what a conversion imports and prints the converter's version.
+_CHECK = ("import importlib.metadata, tensorflowjs.converters.converter; "
+          "print(importlib.metadata.version('tensorflowjs'))")
+_QUICK_CHECK = "import importlib.metadata; print(importlib.metadata.version('tensorflowjs'))"
+
+
+def default_converter_venv():
+    """Where `--setup` puts the converter's virtualenv: $ARBITRARY_STYLE_HOME/tfjs-converter."""
+    return store.home() / "tfjs-converter"
+
+
+def resolve_converter_python():
+    """The python that runs the converter: $ARBITRARY_STYLE_TFJS_PYTHON or the default venv's."""
+    return pathlib.Path(os.environ.get(CONVERTER_ENV)
+                        or default_converter_venv() / "bin" / "python")
+
+
+def _converter_env():
+    """The environment for converter subprocesses.
+
+    Drops PYTHONPATH/PYTHONHOME (they belong to this environment, not the converter's), hides
+    GPUs (conversion needs none; TensorFlow would initialize CUDA and take GPU memory) and
+    quiets TensorFlow's C++ logging.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["CUDA_VISIBLE_DEVICES"] = "-1"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def last_error_line(output):
+    """The line of a tool's output that says what failed: the last exception line, else the last
+    line; at most 300 characters."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    pattern = re.compile(r"^(error:|[A-Za-z_][\w.]*(Error|Exception|Exit)\b)")
+    errors = [line for line in lines if pattern.match(line)]
+    line = (errors or lines or ["(no output)"])[-1]
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def check_converter(python=None, *, full=False):
+    """The tensorflowjs version of the converter python; UserError when there is none.
+
+    `full` imports the converter itself (seconds: it imports TensorFlow), which also catches
+    a broken install; otherwise only the package's metadata is read.
+    """
+    python = pathlib.Path(python or resolve_converter_python())
+    how = (f"run `{SETUP_COMMAND}` (or set {CONVERTER_ENV} to a python with "
+           f"{CONVERTER_REQUIREMENTS[0]})")
+    if not python.exists():
+        raise UserError(f"no TF.js converter at {python}; {how}")
+    try:
+        result = subprocess.run([str(python), "-c", _CHECK if full else _QUICK_CHECK],
+                                capture_output=True, text=True, env=_converter_env(),
+                                timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise UserError(f"cannot run the TF.js converter {python}: {error}; {how}") from None
+    if result.returncode != 0:
+        raise UserError(f"{python} cannot run the TF.js converter: "
+                        f"{last_error_line(result.stderr + result.stdout)}; {how}")
+    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "unknown"
+
+
+def check_quantization(quantization):
+    if quantization not in QUANTIZATIONS:
+        raise UserError(f"unknown quantization {quantization!r}; choose from "
+                        f"{', '.join(QUANTIZATIONS)}")
+    return quantization
+
+
+def _check_output(output, overwrite):
+    if output.exists() and not output.is_dir():
+        raise UserError(f"{output} exists and is not a directory")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise UserError(f"{output} exists and is not empty (use --overwrite to replace it)")
+
+
+def _convert_all(python, saved_model, staging, plan):
+    """Runs the converter for both models at once (two processes); UserError on a failure."""
+    processes = {}
+    for name, signature in SIGNATURES.items():
+        command = [str(python), "-m", "tensorflowjs.converters.converter",
+                   "--input_format=tf_saved_model", f"--signature_name={signature}",
+                   "--saved_model_tags=serve", *CONVERTER_FLAGS[plan[name]],
+                   str(saved_model), str(staging / name)]
+        processes[name] = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                           stderr=subprocess.STDOUT, text=True,
+                                           env=_converter_env())
+    try:
+        outputs = {name: process.communicate(timeout=CONVERSION_TIMEOUT_S)[0]
+                   for name, process in processes.items()}
+    except subprocess.TimeoutExpired:
+        raise UserError(f"TF.js conversion took over {CONVERSION_TIMEOUT_S} s; "
+                        "stopped") from None
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for name, process in processes.items():
+        if process.returncode != 0:
+            raise UserError(f"TF.js conversion of {SIGNATURES[name]} failed (exit status "
+                            f"{process.returncode}): {last_error_line(outputs[name])}")
+        if not (staging / name / "model.json").is_file():
+            raise UserError(f"TF.js conversion of {SIGNATURES[name]} wrote no model.json: "
+                            f"{last_error_line(outputs[name])}")
+
+
+def _describe(name, plan, source_dir):
+    files = sorted(p.name for p in (source_dir / name).iterdir())
+    inputs, outputs = SPECS[name]
+    return {"path": f"{name}/model.json", "signature": SIGNATURES[name],
+            "quantization": plan[name],
+            "inputs": {k: {"shape": shape, "dtype": "float32"} for k, shape in inputs.items()},
+            "outputs": {k: {"shape": shape, "dtype": "float32"} for k, shape in outputs.items()},
+            "files": files, "bytes": sum((source_dir / name / f).stat().st_size for f in files)}
+
+
+def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, overwrite=False,
+                converter_python=None, source=None):
+    """Writes `model` (a StyleModel) as TF.js graph models into `output` (see the module doc).
+
+    `converter_python`: a python with tensorflowjs (default: `resolve_converter_python()`).
+    `source`: what to record as the weights' origin (e.g. the weights directory).
+    Returns the contents of export.json plus {"output": str(output)}. Raises UserError for
+    bad arguments, a missing converter or a failed conversion; on any failure `output` is
+    left as it was (missing, or the old export) and nothing else is left behind.
+    """
+    from export.saved_model import export_saved_model  # Imports TensorFlow.
+
+    output = pathlib.Path(output)
+    plan = PLANS[check_quantization(quantization)]
+    _check_output(output, overwrite)
+    python = pathlib.Path(converter_python or resolve_converter_python())
+    version = check_converter(python)
+
+    created = output.parent  # The first missing ancestor, removed on failure.
+    while not created.parent.exists():
+        created = created.parent
+    created = None if created.exists() else created
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    old = None
+    try:
+        saved_model = export_saved_model(model, staging / "saved_model")
+        _convert_all(python, saved_model, staging, plan)
+        shutil.rmtree(saved_model)
+        manifest = {
+            "format": "arbitrary_style.tfjs", "format_version": FORMAT_VERSION,
+            "quantization": quantization,
+            "source": {"weights": None if source is None else str(source),
+                       "backbone": model.config.backbone, "alpha": model.config.alpha},
+            "converter": f"tensorflowjs {version}",
+            "style_vector_size": STYLE_VECTOR_SIZE, "style_size": DEFAULT_STYLE_SIZE,
+            "min_content_side": MIN_CONTENT_SIDE, "value_range": [0.0, 1.0],
+            "models": {name: _describe(name, plan, staging) for name in SIGNATURES},
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        staging.chmod(0o755)  # mkdtemp makes it private; these are ordinary files.
+        if output.exists():
+            old = pathlib.Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent))
+            output.rename(old / "export")
+        staging.rename(output)
+    except BaseException:
+        if old is not None and not output.exists():
+            (old / "export").rename(output)
+        shutil.rmtree(staging, ignore_errors=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return {**manifest, "output": str(output)}
+
+
+def setup_converter(venv=None, *, log=None):
+    """Creates (or checks) the converter's virtualenv; returns its python. Idempotent.
+
+    Needs the network for pip. An existing venv whose converter imports is kept as it is.
+    """
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    venv = pathlib.Path(venv or default_converter_venv())
+    python = venv / "bin" / "python"
+    if python.exists():
+        log(f"checking the TF.js converter in {venv} ...")
+        try:
+            version = check_converter(python, full=True)
+            log(f"tensorflowjs {version} is already set up in {venv}")
+            return python
+        except UserError as error:
+            log(f"{error}; reinstalling")
+    if venv.exists() and any(venv.iterdir()) and not (venv / "pyvenv.cfg").is_file():
+        raise UserError(f"{venv} exists and is not a virtualenv; remove it or choose another")
+    log(f"creating a virtualenv in {venv} ...")
+    _run_step([sys.executable, "-m", "venv", "--clear", str(venv)], "creating the virtualenv")
+    log(f"installing {' '.join(CONVERTER_REQUIREMENTS)} (TensorFlow 2.19; about a minute, "
+        "3 GB) ...")
+    _run_step([str(python), "-m", "pip", "install", "--disable-pip-version-check",
+               "--progress-bar", "off", *CONVERTER_REQUIREMENTS],
+              "pip install (TensorFlow 2.19 needs Python 3.9-3.12 and the network)")
+    log("checking that the converter imports ...")
+    version = check_converter(python, full=True)
+    log(f"tensorflowjs {version} is set up in {venv}")
+    return python
+
+
+def _run_step(command, what):
+    """Runs a setup step with its output on stderr; UserError if it fails."""
+    try:
+        result = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr,
+                                env=_converter_env(), check=False)
+    except OSError as error:
+        raise UserError(f"{what} failed: {error}") from None
+    if result.returncode != 0:
+        raise UserError(f"{what} failed (exit status {result.returncode}); see its output above")
+
+
+def define_flags():
+    """Defines the command's flags (only when it runs as a command)."""
+    flags.DEFINE_bool("setup", False, "Create the TF.js converter's virtualenv at "
+                      "$ARBITRARY_STYLE_HOME/tfjs-converter (needs the network; idempotent) "
+                      "and print its python's path.")
+    flags.DEFINE_string("weights", None, "Weights to export: a cache name or a weights "
+                        "directory (default: the cached default weights).")
+    flags.DEFINE_string("output", None, "The directory to write (predict/, transfer/, "
+                        "export.json).")
+    flags.DEFINE_string("quantization", DEFAULT_QUANTIZATION,
+                        f"Weight storage: {', '.join(QUANTIZATIONS)} (uint8: transfer model "
+                        "only; the predictor is float16).")
+    flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
+
+
+def main(argv):
+    """The command: --setup, or validate the flags, load the weights, export, print JSON."""
+    FLAGS = flags.FLAGS
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.setup:
+        if FLAGS.output:
+            raise UserError("--setup takes no --output; run the export as a second command")
+        print(setup_converter())
+        return 0
+    if not FLAGS.output:
+        raise UserError("--output is required (see --help)")
+    check_quantization(FLAGS.quantization)
+    _check_output(pathlib.Path(FLAGS.output), FLAGS.overwrite)
+    check_converter()  # Before loading any weights.
+    weights_dir = store.resolve_weights(FLAGS.weights)
+    model = store.load_model(weights_dir)
+    summary = export_tfjs(model, FLAGS.output, quantization=FLAGS.quantization,
+                          overwrite=FLAGS.overwrite, source=weights_dir)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    define_flags()
+    cli.run(main)

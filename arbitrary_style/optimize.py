@@ -31,8 +31,7 @@ from tqdm import tqdm
 
 from arbitrary_style import cli, image_io
 from arbitrary_style.errors import UserError
-from arbitrary_style.losses import (NETWORKS, LossConfig, StyleLoss, config_from_specs,
-                                    weights_argument)
+from arbitrary_style.losses import LossConfig, StyleLoss
 from arbitrary_style.model import (
     MIN_CONTENT_SIDE,
     blend_style_vectors,
@@ -320,16 +319,7 @@ def define_flags():
     flags.DEFINE_integer("size", OptimizeConfig.size, "Shrink the content and style images "
                          "so their longer side is at most this many pixels.",
                          lower_bound=MIN_CONTENT_SIDE)
-    flags.DEFINE_enum("network", "vgg16", list(NETWORKS), "VGG loss network.")
-    flags.DEFINE_string("vgg_weights", "imagenet", "VGG weights: 'imagenet' (downloaded by "
-                        "keras.applications), 'none' (random; smoke tests only) or a file.")
-    flags.DEFINE_string("content_weights", None, "Content loss weight per layer, e.g. "
-                        "'vgg_16/conv3:1' (default: the losses module's).")
-    flags.DEFINE_string("style_weights", None, "Style loss weight per layer, e.g. "
-                        "'vgg_16/conv1:0.5e-3,vgg_16/conv2:0.5e-3' (default: the losses "
-                        "module's).")
-    flags.DEFINE_float("total_variation_weight", LossConfig.total_variation_weight,
-                       "Total variation loss weight.", lower_bound=0)
+    cli.define_loss_flags()
     flags.DEFINE_enum("optimizer", OptimizeConfig.optimizer, OPTIMIZERS,
                       "lbfgs: scipy's L-BFGS-B with bounds [0, 1]; adam: Keras Adam.")
     flags.DEFINE_float("learning_rate", OptimizeConfig.learning_rate, "Adam's learning rate "
@@ -356,12 +346,7 @@ def config_from_flags():
     for name in ("content", "styles"):
         if not FLAGS[name].value:
             raise UserError(f"--{name} is required (see --help)")
-    try:
-        losses = config_from_specs(FLAGS.network, FLAGS.content_weights, FLAGS.style_weights,
-                                   FLAGS.total_variation_weight)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    vgg_weights = weights_argument(FLAGS.vgg_weights)
+    losses, vgg_weights = cli.loss_from_flags()
     return OptimizeConfig(
         content=FLAGS.content, styles=FLAGS.styles, output=FLAGS.output, steps=FLAGS.steps,
         size=FLAGS.size, loss=losses, vgg_weights=vgg_weights, optimizer=FLAGS.optimizer,

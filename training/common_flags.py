@@ -8,8 +8,8 @@ import json
 
 from absl import flags
 
+from arbitrary_style import cli
 from arbitrary_style.errors import UserError
-from arbitrary_style.losses import config_from_specs, weights_argument
 from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
 from training.data import StyleAugmentation
 from training.loop import STRATEGIES, LoopConfig
@@ -51,18 +51,6 @@ def define_data_flags():
     flags.DEFINE_float("hue_delta", defaults.hue_delta, "Style hue jitter (+- turns).")
 
 
-def define_loss_flags():
-    flags.DEFINE_enum("loss_network", "vgg16", ["vgg16", "vgg19"], "VGG loss network.")
-    flags.DEFINE_string("vgg_weights", "imagenet", "VGG weights: 'imagenet' (downloaded by "
-                        "keras.applications), 'none' (random; smoke tests only) or a file.")
-    flags.DEFINE_string("content_weights", None, "Content loss weight per layer, e.g. "
-                        "'vgg_16/conv3:1' (default: DESIGN.md's).")
-    flags.DEFINE_string("style_weights", None, "Style loss weight per layer, e.g. "
-                        "'vgg_16/conv1:0.5e-3,vgg_16/conv2:0.5e-3' (default: DESIGN.md's).")
-    flags.DEFINE_float("total_variation_weight", 1e4, "Total variation loss weight.",
-                       lower_bound=0)
-
-
 def define_optimizer_flags():
     flags.DEFINE_string("model_dir", None, "Checkpoints and TensorBoard summaries go here; a "
                         "job restarted with the same directory resumes.")
@@ -98,12 +86,8 @@ def data_config():
 
 
 def loss_network_config():
-    try:
-        losses = config_from_specs(FLAGS.loss_network, FLAGS.content_weights,
-                                   FLAGS.style_weights, FLAGS.total_variation_weight)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    return LossNetworkConfig(losses=losses, vgg_weights=weights_argument(FLAGS.vgg_weights))
+    losses, vgg_weights = cli.loss_from_flags()
+    return LossNetworkConfig(losses=losses, vgg_weights=vgg_weights)
 
 
 def optimizer_config():

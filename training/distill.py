@@ -107,7 +107,7 @@ def distill(config):
 
 def define_flags():
     common_flags.define_data_flags()
-    common_flags.define_loss_flags()
+    cli.define_loss_flags()
     common_flags.define_optimizer_flags()
     flags.DEFINE_string("teacher_weights", None, "The teacher: project weights (a cache name "
                         "or a weights directory) of any backbone.")

@@ -140,7 +140,7 @@ def evaluate(config):
 
 def define_flags():
     common_flags.define_data_flags()
-    common_flags.define_loss_flags()
+    cli.define_loss_flags()
     flags.DEFINE_string("weights", None, "Project weights to evaluate (a cache name or a "
                         "weights directory).")
     flags.DEFINE_string("model_dir", None, "Or: a training run whose latest checkpoint to "

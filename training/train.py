@@ -162,7 +162,7 @@ def train(config):
 
 def define_flags():
     common_flags.define_data_flags()
-    common_flags.define_loss_flags()
+    cli.define_loss_flags()
     common_flags.define_optimizer_flags()
     flags.DEFINE_enum("backbone", None, ["mobilenet_v2", "inception_v3"], "Style predictor "
                       "backbone (default: that of --init_weights, else inception_v3).")

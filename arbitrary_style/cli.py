@@ -28,12 +28,17 @@ def _list_shared_flags_in_help():
                 FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
 
-def run(main):
-    """`absl.app.run(main)`; a UserError or a bad flag is one `error:` line, not a traceback."""
+def run(main, *, takes_arguments=False):
+    """`absl.app.run(main)`; a UserError or a bad flag is one `error:` line, not a traceback.
+
+    Positional arguments are refused unless the command `takes_arguments`.
+    """
     _list_shared_flags_in_help()
 
     def guarded(argv):
         try:
+            if len(argv) > 1 and not takes_arguments:
+                raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
             return main(argv)
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)

@@ -357,8 +357,6 @@ def config_from_flags():
 
 def main(argv):
     """The command; returns the exit code (130 after Ctrl-C)."""
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
         summary = optimize(config_from_flags())
     except KeyboardInterrupt:

@@ -215,4 +215,4 @@ def _stylize_one(model, content_path, output_path, style_vector):
 
 if __name__ == "__main__":
     define_flags()
-    cli.run(run)
+    cli.run(run, takes_arguments=True)

@@ -94,8 +94,6 @@ def command(export):
     """The absl main of an exporter `export(model, output, overwrite=...)` of one directory."""
     def main(argv):
         FLAGS = flags.FLAGS
-        if len(argv) > 1:
-            raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
         if not FLAGS.output:
             raise UserError("--output is required (see --help)")
         model = store.load_model(store.resolve_weights(FLAGS.weights))

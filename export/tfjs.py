@@ -310,8 +310,6 @@ def define_flags():
 def main(argv):
     """The command: --setup, or validate the flags, load the weights, export, print JSON."""
     FLAGS = flags.FLAGS
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.setup:
         if FLAGS.output:
             raise UserError("--setup takes no --output; run the export as a second command")

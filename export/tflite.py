@@ -268,8 +268,6 @@ def define_flags():
 
 def main(argv):
     """The command: validates the flags, loads the weights and images, exports, prints JSON."""
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.output_dir:
         raise UserError("--output_dir is required")
     if FLAGS.num_calibration < 1:

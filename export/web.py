@@ -124,8 +124,6 @@ def define_flags():
 
 def main(argv):
     FLAGS = flags.FLAGS
-    if len(argv) > 1:
-        raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.serve:
         raise UserError("nothing to do: pass --serve to start the demo server (see --help)")
     server = make_server(FLAGS.models, host=FLAGS.host, port=FLAGS.port,

@@ -109,8 +109,6 @@ def job_main(job, config_from_flags):
     """An absl main: builds the job's config from flags, runs it, prints its result as JSON
     (without the per-step history, which is in the logs and TensorBoard)."""
     def main(argv):
-        if len(argv) > 1:
-            raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
         result = job(config_from_flags())
         print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
         return 0

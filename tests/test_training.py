@@ -11,10 +11,12 @@ from PIL import Image
 
 from arbitrary_style.errors import UserError
 from arbitrary_style.losses import LossConfig
+from arbitrary_style.model import StyleModel
 from arbitrary_style.weights import store
 from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
 from training.distill import DistillConfig, distill
-from training.evaluate import EvaluateConfig, evaluate
+from training import run_dir
+from training.evaluate import EvaluateConfig, evaluate, load_evaluated_model
 from training.loop import LoopConfig
 from training.train import TrainConfig, train
 
@@ -74,27 +76,92 @@ def checkpoint_tensors(model_dir, step):
             if not name.startswith("_CHECKPOINTABLE_OBJECT_GRAPH")}
 
 
+def assert_same_variables(actual, expected):
+    """Every variable of two StyleModels, trainable or not, is equal (and there are all)."""
+    assert actual.variables.keys() == expected.variables.keys()
+    for path, variable in expected.variables.items():
+        np.testing.assert_allclose(actual.variables[path].numpy(), variable.numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=path)
+
+
+def restored_from_checkpoint(model_dir, step):
+    """A fresh model restored from the run's ckpt-`step` the way its jobs restore it."""
+    model = StyleModel(run_dir.read_run_config(model_dir).model_config)
+    checkpoint = tf.train.Checkpoint(**run_dir.checkpointed(model))
+    run_dir.restore(checkpoint, str(model_dir / "checkpoints" / f"ckpt-{step}"))
+    return model
+
+
+def test_a_checkpoint_holds_the_whole_model(folders, tmp_path):
+    """ckpt-2 restores every variable of the model trained for 2 steps, BN statistics too."""
+    result = train(train_config(folders, tmp_path / "run", 2))
+    trained = store.load_model(result["weights"])
+    moving = [v for v in trained.predictor.non_trainable_weights if "moving_mean" in v.path]
+    assert len(moving) > 30 and max(np.abs(v.numpy()).max() for v in moving) > 0  # Updated.
+    assert_same_variables(restored_from_checkpoint(tmp_path / "run", 2), trained)
+
+
 def test_a_stopped_run_resumes_where_it_stopped(folders, tmp_path):
-    """2 steps, stop, restart to 4 == 4 steps straight: variables and optimizer state."""
+    """2 steps, stop, restart to 4 == 4 steps straight: the whole model and optimizer state."""
     make = lambda model_dir, steps: train_config(  # noqa: E731
         folders, model_dir, steps, content="one_content", style="one_style")
-    assert train(make(tmp_path / "straight", 4))["step"] == 4
+    straight = train(make(tmp_path / "straight", 4))
+    assert straight["step"] == 4
     first = train(make(tmp_path / "resumed", 2))
     assert first["step"] == 2
     stopped_state = checkpoint_tensors(tmp_path / "resumed", 2)
     second = train(make(tmp_path / "resumed", 4))
     assert second["step"] == 4 and min(second["history"]) == 3  # continued from step 2
     assert checkpoint_tensors(tmp_path / "resumed", 2).keys() == stopped_state.keys()
+    # The resumed model equals the straight one in every variable, and so do its outputs.
+    expected, actual = store.load_model(straight["weights"]), store.load_model(second["weights"])
+    assert_same_variables(actual, expected)
+    style = np.random.default_rng(1).random((SIZE, SIZE, 3), np.float32)
+    np.testing.assert_allclose(actual.predict_style(style, size=None),
+                               expected.predict_style(style, size=None), atol=1e-5)
+    # So does the optimizer's state (Adam's moments for every variable, and the step).
     expected, actual = checkpoint_tensors(tmp_path / "straight", 4), checkpoint_tensors(
         tmp_path / "resumed", 4)
     assert expected.keys() == actual.keys()
     optimizer_slots = [name for name in expected if name.startswith("optimizer/")]
-    assert len(optimizer_slots) > 100  # Adam's moments for every variable, and the step.
+    assert len(optimizer_slots) > 100
     for name in expected:
         np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6,
                                    err_msg=name)
     # Restarting a finished run trains no further.
     assert train(make(tmp_path / "resumed", 4))["history"] == {}
+
+
+def test_resuming_with_another_model_is_refused_before_the_run_is_touched(folders, tmp_path):
+    model_dir = tmp_path / "run"
+    train(train_config(folders, model_dir, 2))
+    before = {path: path.read_bytes() for path in model_dir.rglob("*") if path.is_file()}
+    for changed in ({"alpha": 0.5}, {"backbone": "inception_v3"}):
+        config = dataclasses.replace(train_config(folders, model_dir, 4), **changed)
+        with pytest.raises(UserError, match=f"{next(iter(changed))} .* \\(asked: ") as excinfo:
+            train(config)
+        assert "\n" not in str(excinfo.value)
+    assert {path: path.read_bytes() for path in model_dir.rglob("*") if path.is_file()} == before
+    # Without --backbone/--alpha a resumed run keeps its own.
+    resumed = train(dataclasses.replace(train_config(folders, model_dir, 3), backbone=None,
+                                        alpha=None))
+    assert resumed["step"] == 3 and store.load_model(resumed["weights"]).config.alpha == 0.25
+
+
+def test_a_checkpoint_without_the_model_is_refused(folders, tmp_path):
+    """Checkpoints of the earlier layout (models as objects: their variables missing)."""
+    model_dir = tmp_path / "run"
+    train(train_config(folders, model_dir, 2))
+    model = StyleModel(run_dir.read_run_config(model_dir).model_config)
+    for path in (model_dir / "checkpoints").iterdir():
+        path.unlink()
+    tf.train.CheckpointManager(
+        tf.train.Checkpoint(predictor=model.predictor, transformer=model.transformer),
+        str(model_dir / "checkpoints"), max_to_keep=1).save(checkpoint_number=2)
+    with pytest.raises(UserError, match="does not hold this run's model"):
+        train(train_config(folders, model_dir, 4))
+    with pytest.raises(UserError, match="does not hold this run's model"):
+        load_evaluated_model(EvaluateConfig(data=DataConfig(), model_dir=str(model_dir)))
 
 
 def test_single_style_network(folders, tmp_path):
@@ -154,6 +221,9 @@ def test_evaluation_writes_its_report(imported_model, folders, tmp_path):
                                                    model_dir=str(tmp_path / "run"),
                                                    output_dir=None))
     assert from_checkpoint["evaluated"].endswith("ckpt-2")
+    evaluated, _ = load_evaluated_model(dataclasses.replace(config, weights=None,
+                                                            model_dir=str(tmp_path / "run")))
+    assert_same_variables(evaluated, store.load_model(run["weights"]))
     assert (tmp_path / "run" / "eval" / "contact_sheet.png").is_file()
 
 

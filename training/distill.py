@@ -10,7 +10,6 @@ the teacher's transformer — is saved in the project's weights format.
 """
 
 import dataclasses
-import json
 import pathlib
 
 import keras
@@ -22,9 +21,10 @@ from arbitrary_style.errors import UserError
 from arbitrary_style.losses import StyleLoss
 from arbitrary_style.model import ModelConfig, StyleModel
 from arbitrary_style.weights import store
-from training import common_flags, data
+from training import common_flags, data, run_dir
 from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
 from training.loop import TrainingLoop, is_chief, make_strategy
+from training.run_dir import RunConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,17 +45,17 @@ def distill(config):
         raise UserError("distillation needs style images (--style), and content images "
                         "(--content) when --stylization_loss_weight > 0")
     model_dir = pathlib.Path(config.optimizer.loop.model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    teacher_dir = store.resolve_weights(config.teacher_weights)
+    run_dir.claim_run(model_dir, RunConfig("distill", "mobilenet_v2",
+                                           store.read_config(teacher_dir)[0].alpha,
+                                           teacher=config.teacher_weights))
 
     keras.utils.set_random_seed(config.data.seed)  # Reproducible initial weights.
     strategy = make_strategy(config.optimizer.strategy)
     with strategy.scope():
-        teacher = store.load_model(store.resolve_weights(config.teacher_weights))
+        teacher = store.load_model(teacher_dir)
         student = StyleModel(ModelConfig("mobilenet_v2", teacher.config.alpha))
         student.transformer.set_weights(teacher.transformer.get_weights())
-        (model_dir / "config.json").write_text(json.dumps(
-            {"backbone": "mobilenet_v2", "alpha": teacher.config.alpha,
-             "teacher": config.teacher_weights}, indent=2) + "\n")
         if config.imagenet_backbone:
             from arbitrary_style.weights.imagenet import load_imagenet_backbone
 
@@ -95,7 +95,7 @@ def distill(config):
         return tf.data.Dataset.zip((style, content))
 
     loop = TrainingLoop(config.optimizer.loop, strategy, optimizer,
-                        {"student_predictor": student.predictor})
+                        run_dir.checkpointed(student))
     history = loop.run(step_fn, make_dataset)
     output = pathlib.Path(config.output or model_dir / "weights")
     if is_chief(strategy):

@@ -22,10 +22,12 @@ from arbitrary_style import cli
 from arbitrary_style.errors import UserError
 from arbitrary_style.image_io import save_image
 from arbitrary_style.losses import StyleLoss
-from arbitrary_style.model import ModelConfig, StyleModel
+from arbitrary_style.model import StyleModel
+from arbitrary_style.transformer import STYLE_VECTOR_SIZE
 from arbitrary_style.weights import store
-from training import common_flags, data
+from training import common_flags, data, run_dir
 from training.config import DataConfig, LossNetworkConfig
+from training.train import set_single_style
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,20 +49,20 @@ def load_evaluated_model(config):
         directory = store.resolve_weights(config.weights)
         return store.load_model(directory), str(directory)
     model_dir = pathlib.Path(config.model_dir)
-    try:
-        run = json.loads((model_dir / "config.json").read_text())
-        model = StyleModel(ModelConfig(run["backbone"], run["alpha"]))
-    except (OSError, ValueError, KeyError) as error:
-        raise UserError(f"{model_dir} is not a training run directory: {error}") from None
+    run = run_dir.read_run_config(model_dir)
+    if run is None:
+        raise UserError(f"{model_dir} is not a training run directory (no "
+                        f"{run_dir.RUN_CONFIG_FILE})")
     latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
     if not latest:
         raise UserError(f"no checkpoint in {model_dir / 'checkpoints'}")
-    trackables = {"predictor": model.predictor, "transformer": model.transformer}
-    if "teacher" in run:  # A distillation run checkpoints only the student predictor.
-        teacher = store.load_model(store.resolve_weights(run["teacher"]))
-        model.transformer.set_weights(teacher.transformer.get_weights())
-        trackables = {"student_predictor": model.predictor}
-    tf.train.Checkpoint(**trackables).restore(latest).expect_partial()
+    model = StyleModel(run.model_config)
+    extra = {}
+    if run.single_style:
+        extra["style_vector"] = tf.Variable(tf.zeros([1, STYLE_VECTOR_SIZE]))
+    run_dir.restore(tf.train.Checkpoint(**run_dir.checkpointed(model, **extra)), latest)
+    if run.single_style:
+        set_single_style(model, extra["style_vector"])
     return model, latest
 
 

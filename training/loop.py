@@ -15,6 +15,7 @@ import tensorflow as tf
 from absl import logging
 
 from arbitrary_style.errors import UserError
+from training import run_dir
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -46,7 +47,8 @@ class TrainingLoop:
     """Checkpointed, summarised, distributed training steps."""
 
     def __init__(self, config, strategy, optimizer, trackables):
-        """`trackables`: {name: object} saved in checkpoints besides the optimizer."""
+        """`trackables`: {name: object} saved in checkpoints besides the optimizer (see
+        `run_dir.checkpointed`: the model's variables by path)."""
         self.config = config
         self.strategy = strategy
         self.optimizer = optimizer
@@ -65,7 +67,7 @@ class TrainingLoop:
     def restore(self):
         """Restores the latest checkpoint, if any; returns the step to continue from."""
         if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            run_dir.restore(self.checkpoint, self.manager.latest_checkpoint)
             logging.info("resumed from %s at step %d", self.manager.latest_checkpoint, self.step)
         return self.step
 

@@ -16,7 +16,6 @@ TensorBoard: `tensorboard --logdir MODEL_DIR/summaries`.
 """
 
 import dataclasses
-import json
 import pathlib
 
 import keras
@@ -31,9 +30,10 @@ from arbitrary_style.model import ModelConfig, StyleModel
 from arbitrary_style.predictor import head_scope
 from arbitrary_style.transformer import STYLE_VECTOR_SIZE
 from arbitrary_style.weights import store
-from training import common_flags, data
+from training import common_flags, data, run_dir
 from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
 from training.loop import TrainingLoop, is_chief, make_strategy
+from training.run_dir import RunConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,12 +49,22 @@ class TrainConfig:
     output: str | None = None  # None: MODEL_DIR/weights.
 
 
-def model_config(config):
-    """Backbone and alpha as asked, falling back to the init weights', then the paper's."""
+def set_single_style(model, style_vector):
+    """Makes the predictor ignore its input: P(anything) = `style_vector` [1, 100]."""
+    head = head_scope(model.config.backbone)
+    kernel = model.variables[f"{head}/kernel"]
+    kernel.assign(tf.zeros_like(kernel))
+    model.variables[f"{head}/bias"].assign(style_vector[0])
+
+
+def model_config(config, resumed=None):
+    """Backbone and alpha as asked, falling back to those of the run being `resumed`
+    (a RunConfig), of the init weights, then the paper's."""
     init = store.read_config(store.resolve_weights(config.init_weights))[0] \
         if config.init_weights else ModelConfig()
-    wanted = ModelConfig(backbone=config.backbone or init.backbone,
-                         alpha=config.alpha or init.alpha)
+    fallback = resumed.model_config if resumed else init
+    wanted = ModelConfig(backbone=config.backbone or fallback.backbone,
+                         alpha=config.alpha or fallback.alpha)
     if config.init_weights and wanted != init:
         raise UserError(f"init weights {config.init_weights} are backbone={init.backbone} "
                         f"alpha={init.alpha}, not {wanted.backbone} {wanted.alpha}")
@@ -89,12 +99,12 @@ def train(config):
     """Runs a training job; returns weights dir, step, last losses and {step: losses}."""
     if not config.data.content or not (config.data.style or config.single_style):
         raise UserError("training needs content images and --style (or --single_style)")
-    architecture = model_config(config)
     model_dir = pathlib.Path(config.optimizer.loop.model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / "config.json").write_text(json.dumps(
-        {"backbone": architecture.backbone, "alpha": architecture.alpha,
-         "single_style": config.single_style}, indent=2) + "\n")
+    architecture = model_config(config, run_dir.read_run_config(model_dir))
+    run_dir.claim_run(model_dir, RunConfig(
+        "train", architecture.backbone, architecture.alpha,
+        single_style=str(pathlib.Path(config.single_style).resolve())
+        if config.single_style else None))
 
     keras.utils.set_random_seed(config.data.seed)  # Reproducible initial weights.
     strategy = make_strategy(config.optimizer.strategy)
@@ -102,7 +112,7 @@ def train(config):
         model = build_model(config, architecture)
         loss_net = StyleLoss(config.loss.losses, weights=config.loss.vgg_weights)
         optimizer = keras.optimizers.Adam(config.optimizer.learning_rate)
-        trackables = {"predictor": model.predictor, "transformer": model.transformer}
+        trackables = run_dir.checkpointed(model)
         if config.single_style:
             # From scratch a zero vector; from pretrained weights, the predicted one.
             initial = model.predict_style(load_image(config.single_style))[None] \
@@ -149,11 +159,8 @@ def train(config):
         logging.warning("%d unreadable image files were skipped", skipped)
     output = pathlib.Path(config.output or model_dir / "weights")
     if is_chief(strategy):
-        if config.single_style:  # The predictor now ignores its input: P(anything) = vector.
-            head = head_scope(architecture.backbone)
-            kernel = model.variables[f"{head}/kernel"]
-            kernel.assign(tf.zeros_like(kernel))
-            model.variables[f"{head}/bias"].assign(style_vector[0])
+        if config.single_style:
+            set_single_style(model, style_vector)
         store.save_model(model, output, source=f"training.train --model_dir {model_dir}")
     last = history[max(history)] if history else {}
     return {"weights": str(output), "step": loop.step, "losses": last, "history": history,

@@ -7,13 +7,22 @@
 URL roots: `/` the demo's own files (export/web/*.html|.js|.css), `/models/` the TF.js
 models directory (--models), `/vendor/tf.min.js` TF.js from export/web/node_modules, and
 with --images DIR also `/images/` (the demo's ?content=/images/a.jpg&style1=... parameters
-can point there). Nothing else is served and no directory is listed.
+can point there). Nothing else is served and no directory is listed, nor any path with a
+component starting with "." (hidden files, traversal).
+
+The server answers HTTP/1.1 with keep-alive, one daemon thread per connection, and bounds
+what a client can hold: a connection idle (or sending) for `timeout` seconds is closed, the
+request line is at most MAX_REQUEST_LINE bytes (414) and the header block at most
+MAX_HEADER_BYTES (431); a NUL or other control character in the path is a 400.
+(`import export.web` still imports TensorFlow, through arbitrary_style/__init__.py.)
 """
 
 import functools
+import http.client
 import http.server
 import pathlib
 import posixpath
+import socket
 import threading
 import urllib.parse
 from typing import ClassVar
@@ -28,6 +37,36 @@ TFJS_SCRIPT = WEB_DIR / "node_modules" / "@tensorflow" / "tfjs" / "dist" / "tf.m
 DEFAULT_MODELS = "exported/tfjs"
 MODEL_FILES = ("predict/model.json", "transfer/model.json")
 DEMO_SUFFIXES = (".html", ".js", ".css")
+DEFAULT_TIMEOUT = 10.0  # Seconds a connection may be idle, or stall mid-request, before closing.
+MAX_REQUEST_LINE = 8 * 1024  # Bytes, CRLF included; longer: 414.
+MAX_HEADER_BYTES = 32 * 1024  # Bytes of the whole header block; more: 431.
+REQUEST_QUEUE_SIZE = 128  # The listen backlog (socketserver's default is 5).
+DRAIN_BYTES = 256 * 1024  # Unread request bytes read off after a refusal, so the close is clean.
+
+
+class BadPath(ValueError):
+    """A request path that is malformed (not merely absent): answered with 400."""
+
+
+class _HeaderBudget:
+    """Wraps rfile while headers are parsed: readline() fails once MAX_HEADER_BYTES are read.
+
+    http.server turns the http.client.LineTooLong it raises into a 431 answer.
+    """
+
+    def __init__(self, rfile, limit):
+        self.rfile, self.left = rfile, limit
+
+    def readline(self, size=-1):
+        cap = self.left + 1 if size < 0 else min(size, self.left + 1)
+        line = self.rfile.readline(cap)
+        self.left -= len(line)
+        if self.left < 0:
+            raise http.client.LineTooLong(f"header block over {MAX_HEADER_BYTES} bytes")
+        return line
+
+    def __getattr__(self, name):
+        return getattr(self.rfile, name)
 
 
 def check_files(models_dir):
@@ -45,20 +84,86 @@ def check_files(models_dir):
 class DemoHandler(http.server.SimpleHTTPRequestHandler):
     """Maps URL roots onto directories; 404 for anything else, directories included."""
 
+    protocol_version = "HTTP/1.1"  # Keep-alive, as browsers expect; every answer has a length.
+    timeout = DEFAULT_TIMEOUT  # socketserver applies it to the connection's socket.
+    disable_nagle_algorithm = True  # Headers and body are two writes: no 40 ms delayed-ACK wait.
+
     extensions_map: ClassVar = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                       ".js": "text/javascript", ".css": "text/css", ".html": "text/html",
                       ".json": "application/json", ".bin": "application/octet-stream",
                       ".wasm": "application/wasm", ".png": "image/png", ".jpg": "image/jpeg",
                       ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
-    def __init__(self, *args, roots, quiet=False, **kwargs):
+    def __init__(self, *args, roots, quiet=False, timeout=None, **kwargs):
         self.roots, self.quiet = roots, quiet
+        self._refused, self._translated = False, None
+        if timeout is not None:
+            self.timeout = timeout
         super().__init__(*args, directory=str(WEB_DIR), **kwargs)
 
+    def handle_one_request(self):
+        """http.server's, with the request line and header block capped (see the module doc)."""
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+            if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                self.requestline = self.request_version = self.command = ""
+                self._refused = True
+                self.send_error(414, f"Request line over {MAX_REQUEST_LINE} bytes")
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            rfile, self.rfile = self.rfile, _HeaderBudget(self.rfile, MAX_HEADER_BYTES)
+            try:
+                parsed = self.parse_request()
+            finally:
+                self.rfile = rfile
+            if not parsed:  # An error has been answered (and the connection will close).
+                self._refused = True
+                return
+            method = getattr(self, "do_" + self.command, None)
+            if method is None:
+                self._refused = True
+                self.send_error(501, f"Unsupported method ({self.command!r})")
+                return
+            method()
+            self.wfile.flush()
+        except TimeoutError as error:  # Idle, or a read or write stalled: drop the connection.
+            self.log_error("Request timed out: %r", error)
+            self.close_connection = True
+        except ConnectionError:  # The client went away mid-answer.
+            self.close_connection = True
+
+    def finish(self):
+        """After a refused request, read off (a bounded amount of) what the client still sends,
+        so that closing does not reset the connection before the client reads the answer."""
+        try:
+            super().finish()
+            if self._refused:
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(min(self.timeout or 1.0, 1.0))
+                left = DRAIN_BYTES
+                while left > 0:
+                    data = self.connection.recv(min(left, 65536))
+                    if not data:
+                        break
+                    left -= len(data)
+        except OSError:
+            pass
+
     def translate_path(self, path):
-        """The file behind a URL path, or "" (-> 404) when none may be served."""
-        parts = [p for p in posixpath.normpath(urllib.parse.unquote(
-            urllib.parse.urlsplit(path).path)).split("/") if p]
+        """The file behind a URL path, or "" (-> 404) when none may be served.
+
+        Raises BadPath (-> 400) for a NUL or other control character in the path.
+        """
+        if self._translated is not None and self._translated[0] == path:
+            return self._translated[1]
+        decoded = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
+            raise BadPath("control character in the path")
+        if any(p.startswith(".") for p in decoded.split("/")):
+            return ""  # Hidden files and directories, "." and ".." (traversal).
+        parts = [p for p in posixpath.normpath(decoded).split("/") if p]
         if ".." in parts:
             return ""
         if parts == ["vendor", "tf.min.js"]:
@@ -66,7 +171,10 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
         if len(parts) > 1 and parts[0] in self.roots:
             root = self.roots[parts[0]].resolve()
             file = root.joinpath(*parts[1:]).resolve()
-            return str(file) if file.is_file() and file.is_relative_to(root) else ""
+            if not file.is_relative_to(root) or any(
+                    p.startswith(".") for p in file.relative_to(root).parts):
+                return ""  # Through a link: outside the root, or onto a hidden file.
+            return str(file) if file.is_file() else ""
         if not parts:
             parts = ["index.html"]
         if len(parts) == 1 and parts[0].endswith(DEMO_SUFFIXES):
@@ -74,11 +182,27 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
         return ""
 
     def send_head(self):
-        path = self.translate_path(self.path)
-        if not path or not pathlib.Path(path).is_file():
+        try:
+            path = self.translate_path(self.path)
+            found = bool(path) and pathlib.Path(path).is_file()
+        except BadPath as error:
+            self.send_error(400, f"Bad request path: {error}")
+            return None
+        except (OSError, ValueError):  # E.g. a name too long for the file system.
+            found = False
+        if not found:
             self.send_error(404, "Not found")
             return None
+        self._translated = (self.path, path)  # super() translates again: once is enough.
         return super().send_head()
+
+    def copyfile(self, source, outputfile):
+        """The body by sendfile(2): no copies through Python, the GIL released meanwhile."""
+        if outputfile is self.wfile and hasattr(source, "fileno"):
+            self.wfile.flush()
+            self.connection.sendfile(source)
+        else:
+            super().copyfile(source, outputfile)
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-cache")
@@ -89,26 +213,37 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+class DemoServer(http.server.ThreadingHTTPServer):
+    """A thread per connection (daemon threads: they never block exit), a deeper backlog."""
+
+    daemon_threads = True
+    request_queue_size = REQUEST_QUEUE_SIZE
+
+
 def make_server(models_dir=DEFAULT_MODELS, *, host="127.0.0.1", port=8000, images_dir=None,
-                quiet=False):
-    """A ThreadingHTTPServer for the demo (port 0: a free port); checks the files first."""
+                quiet=False, timeout=DEFAULT_TIMEOUT):
+    """A DemoServer for the demo (port 0: a free port); checks the files first.
+
+    `timeout`: seconds before an idle or stalled connection is closed.
+    """
     check_files(models_dir)
     roots = {"models": pathlib.Path(models_dir)}
     if images_dir is not None:
         if not pathlib.Path(images_dir).is_dir():
             raise UserError(f"--images: {images_dir} is not a directory")
         roots["images"] = pathlib.Path(images_dir)
-    handler = functools.partial(DemoHandler, roots=roots, quiet=quiet)
+    handler = functools.partial(DemoHandler, roots=roots, quiet=quiet, timeout=timeout)
     try:
-        return http.server.ThreadingHTTPServer((host, port), handler)
+        return DemoServer((host, port), handler)
     except OSError as error:
         raise UserError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 
 
 def start_server_thread(models_dir=DEFAULT_MODELS, *, host="127.0.0.1", port=0,
-                        images_dir=None, quiet=True):
+                        images_dir=None, quiet=True, timeout=DEFAULT_TIMEOUT):
     """Serves the demo from a daemon thread; returns (server, port). Stop: server.shutdown()."""
-    server = make_server(models_dir, host=host, port=port, images_dir=images_dir, quiet=quiet)
+    server = make_server(models_dir, host=host, port=port, images_dir=images_dir, quiet=quiet,
+                         timeout=timeout)
     threading.Thread(target=server.serve_forever, daemon=True, name="export.web").start()
     return server, server.server_port
 

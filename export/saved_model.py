@@ -10,13 +10,11 @@ Style images are used at the size given; the networks were trained with 256 px s
 """
 
 import pathlib
-import shutil
-import tempfile
 
 import tensorflow as tf
 from absl import flags
 
-from arbitrary_style import cli
+from arbitrary_style import atomic, cli
 from arbitrary_style.errors import UserError
 from arbitrary_style.transformer import STYLE_VECTOR_SIZE
 from arbitrary_style.weights import store
@@ -66,14 +64,8 @@ def save_atomically(module, output, *, signatures=None, overwrite=False):
     if output.exists() and not overwrite and any(output.iterdir()):
         raise UserError(f"{output} exists and is not empty (use --overwrite to replace it)")
     output.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
-        tf.saved_model.save(module, str(staging / "model"), signatures=signatures)
-        if output.exists():
-            shutil.rmtree(output)
-        (staging / "model").rename(output)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with atomic.atomic_directory(output) as staging:
+        tf.saved_model.save(module, str(staging), signatures=signatures)
     return output
 
 

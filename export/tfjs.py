@@ -41,11 +41,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 from absl import flags
 
-from arbitrary_style import cli
+from arbitrary_style import atomic, cli
 from arbitrary_style.errors import UserError
 from arbitrary_style.model import DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE
 from arbitrary_style.transformer import STYLE_VECTOR_SIZE
@@ -202,8 +201,6 @@ def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, overwrite=F
     bad arguments, a missing converter or a failed conversion; on any failure `output` is
     left as it was (missing, or the old export) and nothing else is left behind.
     """
-    from export.saved_model import export_saved_model  # Imports TensorFlow.
-
     output = pathlib.Path(output)
     plan = PLANS[check_quantization(quantization)]
     _check_output(output, overwrite)
@@ -215,39 +212,35 @@ def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, overwrite=F
         created = created.parent
     created = None if created.exists() else created
     output.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    old = None
     try:
-        saved_model = export_saved_model(model, staging / "saved_model")
-        _convert_all(python, saved_model, staging, plan)
-        shutil.rmtree(saved_model)
-        manifest = {
-            "format": "arbitrary_style.tfjs", "format_version": FORMAT_VERSION,
-            "quantization": quantization,
-            "source": {"weights": None if source is None else str(source),
-                       "backbone": model.config.backbone, "alpha": model.config.alpha},
-            "converter": f"tensorflowjs {version}",
-            "style_vector_size": STYLE_VECTOR_SIZE, "style_size": DEFAULT_STYLE_SIZE,
-            "min_content_side": MIN_CONTENT_SIDE, "value_range": [0.0, 1.0],
-            "models": {name: _describe(name, plan, staging) for name in SIGNATURES},
-        }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        staging.chmod(0o755)  # mkdtemp makes it private; these are ordinary files.
-        if output.exists():
-            old = pathlib.Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent))
-            output.rename(old / "export")
-        staging.rename(output)
+        with atomic.atomic_directory(output) as staging:
+            manifest = _build(model, source, python, version, plan, quantization, staging)
     except BaseException:
-        if old is not None and not output.exists():
-            (old / "export").rename(output)
-        shutil.rmtree(staging, ignore_errors=True)
         if created is not None:
             shutil.rmtree(created, ignore_errors=True)
         raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     return {**manifest, "output": str(output)}
+
+
+def _build(model, source, python, version, plan, quantization, staging):
+    """Writes the export into `staging`; returns the contents of export.json."""
+    from export.saved_model import export_saved_model  # Imports TensorFlow.
+
+    saved_model = export_saved_model(model, staging / "saved_model")
+    _convert_all(python, saved_model, staging, plan)
+    shutil.rmtree(saved_model)
+    manifest = {
+        "format": "arbitrary_style.tfjs", "format_version": FORMAT_VERSION,
+        "quantization": quantization,
+        "source": {"weights": None if source is None else str(source),
+                   "backbone": model.config.backbone, "alpha": model.config.alpha},
+        "converter": f"tensorflowjs {version}",
+        "style_vector_size": STYLE_VECTOR_SIZE, "style_size": DEFAULT_STYLE_SIZE,
+        "min_content_side": MIN_CONTENT_SIDE, "value_range": [0.0, 1.0],
+        "models": {name: _describe(name, plan, staging) for name in SIGNATURES},
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
 
 
 def setup_converter(venv=None, *, log=None):

@@ -32,17 +32,15 @@ output directory, if it created it).
 
 import glob
 import json
-import os
 import pathlib
 import shutil
-import tempfile
 import warnings
 
 import numpy as np
 import tensorflow as tf
 from absl import flags
 
-from arbitrary_style import cli, image_io
+from arbitrary_style import atomic, cli, image_io
 from arbitrary_style.errors import UserError
 from arbitrary_style.model import MIN_CONTENT_SIDE, resize_short_side
 from arbitrary_style.transformer import SIZE_MULTIPLE, STYLE_VECTOR_SIZE
@@ -195,26 +193,14 @@ def _write_files(directory, files):
     written = []
     try:
         for name, data in files.items():
-            _write_atomic(directory / name, data)
+            with atomic.atomic_file(directory / name) as temporary:
+                temporary.write_bytes(data)
             written.append(directory / name)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         if created:
             shutil.rmtree(created, ignore_errors=True)
-        raise
-
-
-def _write_atomic(path, data):
-    """Writes bytes to a temporary file beside `path`, then renames it over `path`."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; these are ordinary files.
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
         raise
 
 

@@ -85,7 +85,7 @@ def test_existing_output_is_not_replaced_without_overwrite(imported_model, tmp_p
 
 def test_a_failed_export_leaves_nothing_behind(imported_model, tmp_path, monkeypatch):
     def failing_save(module, path, signatures=None):
-        os.makedirs(path)
+        os.makedirs(path, exist_ok=True)  # TF accepts an existing directory.
         open(os.path.join(path, "saved_model.pb"), "w").write("partial")
         raise RuntimeError("disk full")
 

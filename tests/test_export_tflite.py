@@ -157,7 +157,7 @@ def test_failed_write_leaves_nothing(imported_model, tmp_path, monkeypatch, exis
             raise OSError("disk full")
         replace(source, target)
 
-    monkeypatch.setattr(tflite.os, "replace", fail_third)
+    monkeypatch.setattr(os, "replace", fail_third)
     with pytest.raises(OSError, match="disk full"):
         tflite.export_tflite(imported_model, output_dir, ["float32", "float16"],
                              style_size=32, content_size=32)

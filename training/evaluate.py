@@ -19,6 +19,7 @@ import tensorflow as tf
 from absl import flags
 
 from arbitrary_style import cli
+from arbitrary_style.atomic import atomic_file
 from arbitrary_style.errors import UserError
 from arbitrary_style.image_io import save_image
 from arbitrary_style.losses import StyleLoss
@@ -134,9 +135,8 @@ def evaluate(config):
     output_dir.mkdir(parents=True, exist_ok=True)
     save_image(contact_sheet(contents, styles, stylized), output_dir / "contact_sheet.png")
     report_path = output_dir / "report.json"
-    staging = report_path.with_name(".report.json.tmp")
-    staging.write_text(json.dumps(report, indent=2) + "\n")
-    staging.replace(report_path)
+    with atomic_file(report_path) as temporary:
+        temporary.write_text(json.dumps(report, indent=2) + "\n")
     return {**report, "files": [str(report_path), str(output_dir / "contact_sheet.png")]}
 
 

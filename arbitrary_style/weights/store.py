@@ -9,12 +9,11 @@ the cache live at `$ARBITRARY_STYLE_HOME/weights/<name>` (default
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 import zipfile
 
 import numpy as np
 
+from arbitrary_style import atomic
 from arbitrary_style.errors import UserError
 from arbitrary_style.model import ModelConfig, StyleModel
 
@@ -65,25 +64,17 @@ def resolve_weights(name_or_dir=None):
 
 
 def save_model(model, directory, *, source=""):
-    """Writes a model atomically: into a temporary sibling directory, then renamed.
+    """Writes a model atomically (`atomic.atomic_directory`), creating missing parents.
 
     An existing directory at `directory` is replaced only once the new one is complete.
     """
     directory = pathlib.Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with atomic.atomic_directory(directory) as staging:
         config = {"format_version": FORMAT_VERSION, **_config_dict(model.config), "source": source}
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         arrays = {path: variable.numpy() for path, variable in model.variables.items()}
         np.savez(staging / WEIGHTS_FILE, **arrays)
-        staging.chmod(0o755)  # mkdtemp makes it private; the cache is ordinary user data.
-        if directory.exists():
-            shutil.rmtree(directory)
-        staging.rename(directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def read_config(directory):

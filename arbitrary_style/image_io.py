@@ -4,13 +4,14 @@ Every problem caused by the user's files is reported as a one-line `UserError`.
 """
 
 import os
+import stat
 import struct
-import tempfile
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from arbitrary_style.atomic import atomic_file
 from arbitrary_style.errors import UserError
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -55,10 +56,7 @@ def load_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
             image, it is truncated or corrupt, or it is empty or too large.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise UserError(f"image file not found: {path}")
-    if os.path.isdir(path):
-        raise UserError(f"expected an image file but got a directory: {path}")
+    check_regular_file(path)
     try:
         with warnings.catch_warnings():
             # The size limit is enforced below with our own, configurable max_pixels.
@@ -83,14 +81,47 @@ def load_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         ) from error
 
 
+def check_regular_file(path) -> None:
+    """Raise UserError unless `path` is an existing regular file (checked with os.stat,
+    which never blocks: opening a FIFO, socket or device could hang or read forever)."""
+    path = os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise UserError(f"image file not found: {path}") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read file ({_one_line(error)})") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"expected an image file but got a directory: {path}")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                "a socket" if stat.S_ISSOCK(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                "not a regular file")
+        raise UserError(f"{path}: expected a regular image file but got {kind}")
+
+
+def probe_size(path):
+    """(width, height) from the image header without decoding pixels, or None when the
+    file cannot be read as an image (`load_image` then reports why)."""
+    try:
+        check_regular_file(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(os.fspath(path)) as image:
+                return image.size
+    except (UserError, Image.DecompressionBombError, UnidentifiedImageError,
+            *_DECODE_ERRORS):
+        return None
+
+
 def save_image(image, path, *, quality: int = 95) -> None:
     """Atomically write a float image of shape (H, W, 3) or (1, H, W, 3) in [0, 1].
 
     Values are clipped and rounded to 8 bits. The format follows the extension
     (see `SAVE_FORMATS`); JPEG and WEBP use `quality`. The missing output directory
-    is created. The file is written to a hidden temporary file in the same
-    directory and renamed over `path`, so a failed write leaves no partial output
-    and never damages an existing file.
+    is created. The file is written with `atomic.atomic_file`, so a failed write
+    leaves no partial output and never damages an existing file.
 
     Raises:
         UserError: unsupported extension, or the file or directory cannot be written.
@@ -116,29 +147,15 @@ def save_image(image, path, *, quality: int = 95) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(
-            prefix=".", suffix=extension, dir=directory, delete=False
-        )
     except OSError as error:
         raise UserError(
             f"{path}: cannot write to directory {directory} ({_one_line(error)})"
         ) from error
     try:
-        with handle:
+        with atomic_file(path) as temporary, open(temporary, "wb") as handle:
             picture.save(handle, format=fmt, **options)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # Temporary files are created 0600; give the output the usual permissions.
-        os.chmod(handle.name, 0o666 & ~_current_umask())
-        os.replace(handle.name, path)
-    except BaseException as error:
-        try:
-            os.remove(handle.name)
-        except FileNotFoundError:
-            pass
-        if isinstance(error, OSError):
-            raise UserError(f"{path}: cannot write image ({_one_line(error)})") from error
-        raise
+    except OSError as error:
+        raise UserError(f"{path}: cannot write image ({_one_line(error)})") from error
 
 
 def _check_size(size, path, max_pixels):
@@ -165,13 +182,6 @@ def _to_rgb_array(image):
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, image.convert("RGBA"))
     return np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255.0)
-
-
-def _current_umask():
-    # Probe with a restrictive mask so a concurrent file creation is never too open.
-    mask = os.umask(0o077)
-    os.umask(mask)
-    return mask
 
 
 def _one_line(error):

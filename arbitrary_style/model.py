@@ -53,6 +53,41 @@ def limit_long_side(image, max_size):
     return image if long_side <= max_size else _rescale(image, max_size / long_side)
 
 
+# Style images are center-cropped to at most this aspect ratio (long side : short side)
+# before resizing: a 50000x3 strip resized to 256 on its short side would be 4.3 Gpx.
+MAX_STYLE_ASPECT = 4.0
+
+# Peak memory of one stylization, bytes per output pixel: measured (ru_maxrss delta of
+# `stylize` on random 1024^2 and 2048^2 content, CPU, TF 2.21) ~130-180 at alpha 0.25 and
+# ~515-525 at alpha 1.0, i.e. about BASE + PER_ALPHA * alpha (rounded up).
+STYLIZE_BYTES_PER_PIXEL_BASE = 64
+STYLIZE_BYTES_PER_PIXEL_PER_ALPHA = 460
+# Decoding a content image: 8-bit pixels plus the float32 copy, per input pixel.
+LOAD_BYTES_PER_PIXEL = 16
+
+
+def center_crop_aspect(image, max_aspect=MAX_STYLE_ASPECT):
+    """Center-crops [H,W,3] or [B,H,W,3] so long side / short side <= `max_aspect`."""
+    height, width = image.shape[-3], image.shape[-2]
+    short = min(height, width)
+    limit = max(1, int(short * max_aspect))
+    if height > limit:
+        top = (height - limit) // 2
+        image = image[..., top:top + limit, :, :]
+    elif width > limit:
+        left = (width - limit) // 2
+        image = image[..., :, left:left + limit, :]
+    return image
+
+
+def estimate_stylize_bytes(input_size, output_size, alpha):
+    """Estimated peak bytes to load an image of `input_size` (w, h) and stylize it at
+    `output_size` (w, h) with a transformer of width `alpha`."""
+    per_pixel = STYLIZE_BYTES_PER_PIXEL_BASE + STYLIZE_BYTES_PER_PIXEL_PER_ALPHA * alpha
+    return int(input_size[0] * input_size[1] * LOAD_BYTES_PER_PIXEL
+               + output_size[0] * output_size[1] * per_pixel)
+
+
 def blend_style_vectors(vectors, weights=None):
     """Weighted mean `sum_i w_i v_i / sum_i w_i` of style vectors; weights must be > 0."""
     vectors = np.asarray(vectors, np.float32).reshape(-1, STYLE_VECTOR_SIZE)
@@ -61,6 +96,7 @@ def blend_style_vectors(vectors, weights=None):
         raise ValueError(f"got {len(vectors)} style vectors but {weights.size} weights")
     if not np.all(np.isfinite(weights)) or np.any(weights <= 0):
         raise ValueError(f"style weights must be positive numbers, got {weights.tolist()}")
+    weights = weights / weights.max()  # in (0, 1]: the sum cannot overflow (e.g. 1e308s)
     return (weights @ vectors / weights.sum()).astype(np.float32)
 
 
@@ -110,11 +146,12 @@ class StyleModel:
     def predict_style(self, style_image, size=DEFAULT_STYLE_SIZE):
         """The style vector [100] of an image [H,W,3] ([B,100] for a batch [B,H,W,3]).
 
-        The image is first resized to `size` pixels on its shorter side (None: as is).
+        The image is first center-cropped to at most `MAX_STYLE_ASPECT`:1 and resized to
+        `size` pixels on its shorter side (None: as is).
         """
         image = np.asarray(style_image, np.float32)
         if size:
-            image = resize_short_side(image, size)
+            image = resize_short_side(center_crop_aspect(image), size)
         batch = image if image.ndim == 4 else image[None]
         vectors = self._predict(tf.constant(batch)).numpy()
         return vectors if image.ndim == 4 else vectors[0]

@@ -4,13 +4,17 @@
   python -m arbitrary_style.stylize --content photos/ --styles a.jpg --output out/
 
 Each `--styles` entry is PATH[:WEIGHT] (weight > 0, default 1); the style vectors are
-averaged with those weights. A directory or several `--content` files write one
-image each into `--output DIR`. Images are float [0,1] RGB throughout; odd modes
+averaged with those weights. A path with a comma is written `\\,` in `--styles`, or given
+literally with the repeatable `--style PATH` (and `--style_weight W`, one per `--style`).
+A directory or several `--content` files write one image each into `--output DIR`. Images are float [0,1] RGB throughout; odd modes
 (grayscale, CMYK, 16-bit, alpha, EXIF rotation) are converted on load.
 """
 
 import json
+import math
+import os
 import pathlib
+import re
 import sys
 import time
 
@@ -23,6 +27,14 @@ FLAGS = flags.FLAGS
 
 DEFAULT_MULTI_OUTPUT = "stylized"
 
+# Upper bounds of the size flags (see --help).
+MAX_CONTENT_SIZE = 8192
+MAX_STYLE_SIZE = 1024
+MAX_MAX_PIXELS = 1_000_000_000
+# The default --max_memory: this share of the memory available when the command starts.
+DEFAULT_MEMORY_SHARE = 0.8
+_UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
 
 def define_flags():
     """Defines the command's flags; called only when run as `__main__`, so importing this
@@ -30,7 +42,15 @@ def define_flags():
     flags.DEFINE_multi_string("content", None, "Content image file(s) or directories of images. "
                               "Repeat the flag or list several files after it.")
     flags.DEFINE_string("styles", None, "Comma-separated style images, each PATH[:WEIGHT], "
-                        "e.g. a.jpg:0.7,b.jpg:0.3 (weights > 0, default 1, normalised to sum 1).")
+                        "e.g. a.jpg:0.7,b.jpg:0.3 (finite weights > 0, default 1, normalised "
+                        "to sum 1). The text after the last colon is a weight only if it is a "
+                        "number, so paths with colons work; write a comma in a path as \\, "
+                        "or use --style.")
+    flags.DEFINE_multi_string("style", None, "A style image path taken literally (commas and "
+                              "colons are part of the path); repeatable, combined with "
+                              "--styles.")
+    flags.DEFINE_multi_float("style_weight", None, "Weight of each --style (finite, > 0): give "
+                             "none (all 1) or one per --style, in the same order.")
     flags.DEFINE_string("output", None, "Output file for one content image (.png, .jpg, .jpeg, "
                         ".webp), or directory for several. Default: CONTENT_stylized.png in the "
                         "current directory, or ./stylized/ for several.")
@@ -38,30 +58,140 @@ def define_flags():
                        "the content's own (0 = approximately the content, 1 = full style).",
                        lower_bound=0.0, upper_bound=1.0)
     flags.DEFINE_integer("content_size", 1024, "Shrink content so its longer side is at most this "
-                         "many pixels (0 = keep the original size).", lower_bound=0)
+                         f"many pixels, at most {MAX_CONTENT_SIZE} (0 = keep the original size, "
+                         "still subject to --max_memory).", lower_bound=0,
+                         upper_bound=MAX_CONTENT_SIZE)
     flags.DEFINE_integer("style_size", 256, "Resize style images to this many pixels on the "
-                         "shorter side before predicting their style (the training size).",
-                         lower_bound=16)
+                         "shorter side before predicting their style (the training size), "
+                         f"16..{MAX_STYLE_SIZE}. Style images are first center-cropped to at "
+                         "most 4:1 (longer:shorter side).", lower_bound=16,
+                         upper_bound=MAX_STYLE_SIZE)
     flags.DEFINE_bool("preserve_colors", False, "Keep the content's colours: transfer only "
                       "the luminance of the stylized image.")
     flags.DEFINE_string("weights", None, "Weights: a cache name (see `python -m "
                         "arbitrary_style.weights list`) or a weights directory. Default: the "
                         "cached default weights.")
     flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Refuse input images with "
-                         "more pixels than this (protects against decompression bombs).",
-                         lower_bound=1)
+                         "more pixels than this (protects against decompression bombs), at "
+                         f"most {MAX_MAX_PIXELS:,}.", lower_bound=1, upper_bound=MAX_MAX_PIXELS)
+    flags.DEFINE_string("max_memory", None, "Refuse content whose stylization is estimated to "
+                        "need more memory than this, e.g. 8G, 512M (K/M/G/T are powers of 1024; "
+                        "a bare number is bytes). Default: "
+                        f"{DEFAULT_MEMORY_SHARE:.0%} of the memory available at start.")
     flags.DEFINE_bool("json", False, "Print a JSON summary of what was done on stdout.")
+    flags.register_validator("strength", lambda value: math.isfinite(value),
+                             message="--strength must be a finite number in [0, 1]")
+    flags.register_validator(
+        "style_weight", lambda values: all(math.isfinite(v) and v > 0 for v in values or []),
+        message="--style_weight values must be finite numbers > 0")
+    flags.register_validator(
+        "max_memory", lambda value: value is None or _parse_memory(value) is not None,
+        message="--max_memory must be a size > 0 such as 8G, 512M or 1000000 (bytes)")
+
+
+def _parse_memory(text):
+    """'8G' -> 8 * 2**30; None when malformed or not > 0."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)(?:i?B)?\s*",
+                         text, re.IGNORECASE)
+    if not match:
+        return None
+    value = float(match[1]) * _UNITS[match[2].upper()]
+    return int(value) if math.isfinite(value) and value >= 1 else None
+
+
+def available_memory():
+    """Bytes of memory available now (MemAvailable, capped by a cgroup limit), or None."""
+    candidates = []
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    candidates.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        try:
+            candidates.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    try:
+        limit = pathlib.Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = pathlib.Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit != "max":
+            candidates.append(max(0, int(limit) - int(used)))
+    except (OSError, ValueError):
+        pass
+    return min(candidates) if candidates else None
+
+
+def memory_budget(flag_value):
+    """The --max_memory budget in bytes (None: unknown, no check)."""
+    if flag_value is not None:
+        return _parse_memory(flag_value)
+    available = available_memory()
+    return None if available is None else int(available * DEFAULT_MEMORY_SHARE)
+
+
+def _format_bytes(count):
+    for unit in ("TiB", "GiB", "MiB", "KiB"):
+        scale = _UNITS[unit[0]]
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
+
+
+def check_memory(path, alpha, content_size, budget):
+    """Raises UserError when stylizing `path` would need more than `budget` bytes (from the
+    header; files that cannot be read are left to `load_image` to report)."""
+    from arbitrary_style import model as model_lib
+
+    size = image_io.probe_size(path)
+    if budget is None or size is None:
+        return
+    width, height = size
+    scale = 1.0
+    if content_size and max(width, height) > content_size:
+        scale = content_size / max(width, height)
+    out = (max(1, round(width * scale)), max(1, round(height * scale)))
+    needed = model_lib.estimate_stylize_bytes(size, out, alpha)
+    if needed <= budget:
+        return
+    per_pixel = (model_lib.STYLIZE_BYTES_PER_PIXEL_BASE
+                 + model_lib.STYLIZE_BYTES_PER_PIXEL_PER_ALPHA * alpha)
+    room = budget - width * height * model_lib.LOAD_BYTES_PER_PIXEL
+    hint = (f"decoding the {width}x{height} image alone needs about "
+            f"{_format_bytes(width * height * model_lib.LOAD_BYTES_PER_PIXEL)}; use a smaller "
+            "image or a larger --max_memory")
+    if room > 0:
+        fit = int(max(out) * math.sqrt(room / (out[0] * out[1] * per_pixel)))
+        if fit >= model_lib.MIN_CONTENT_SIDE:
+            hint = f"use --content_size {min(fit, MAX_CONTENT_SIZE)} or less"
+    raise UserError(f"{path}: stylizing {out[0]}x{out[1]} pixels needs an estimated "
+                    f"{_format_bytes(needed)} of memory, over the budget of "
+                    f"{_format_bytes(budget)} (--max_memory); {hint}")
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_styles(spec):
-    """'a.jpg:0.7,b.jpg' -> [(Path('a.jpg'), 0.7), (Path('b.jpg'), 1.0)]."""
+    """'a.jpg:0.7,b.jpg' -> [(Path('a.jpg'), 0.7), (Path('b.jpg'), 1.0)].
+
+    `\\,` is a comma inside a path. The text after the last colon is the weight only when
+    it is a number (or the entry is not an existing file and that text looks like no path
+    part, e.g. `a.jpg:x`, which is an error); `a:b.jpg` is the path `a:b.jpg`.
+    """
     if not spec or not spec.strip():
         raise UserError("--styles is required: e.g. --styles a.jpg:0.7,b.jpg:0.3")
     styles = []
-    for entry in spec.split(","):
-        entry = entry.strip()
+    for entry in re.split(r"(?<!\\),", spec):
+        entry = entry.replace("\\,", ",").strip()
         path, sep, weight_text = entry.rpartition(":")
-        if not sep or "/" in weight_text or "\\" in weight_text or pathlib.Path(entry).is_file():
+        if (not sep or pathlib.Path(entry).is_file()
+                or (not _is_number(weight_text) and re.search(r"[./\\]", weight_text))):
             path, weight_text = entry, "1"
         try:
             weight = float(weight_text)
@@ -73,9 +203,34 @@ def parse_styles(spec):
                             f"(use PATH[:WEIGHT], entries separated by commas)")
         if not weight > 0 or weight == float("inf"):
             raise UserError(f"malformed --styles entry {entry!r}: weight must be a positive "
-                            "number")
+                            "finite number")
         styles.append((pathlib.Path(path), weight))
     return styles
+
+
+def styles_from_flags(spec, paths, weights):
+    """The (path, weight) list from --styles and the repeatable --style/--style_weight."""
+    paths, weights = list(paths or []), list(weights or [])
+    if weights and len(weights) != len(paths):
+        raise UserError(f"got {len(paths)} --style but {len(weights)} --style_weight; give "
+                        "one --style_weight per --style, or none")
+    styles = parse_styles(spec) if spec or not paths else []
+    for index, path in enumerate(paths):
+        if not path.strip():
+            raise UserError("--style needs an image path")
+        weight = weights[index] if weights else 1.0
+        if not (math.isfinite(weight) and weight > 0):
+            raise UserError(f"--style_weight {weight} for {path}: must be a positive finite "
+                            "number")
+        styles.append((pathlib.Path(path), float(weight)))
+    return styles
+
+
+def style_shares(weights):
+    """Each weight's share of the total, without overflowing for huge weights."""
+    largest = max(weights)
+    scaled = [w / largest for w in weights]
+    return [w / sum(scaled) for w in scaled]
 
 
 def collect_contents(arguments):
@@ -142,12 +297,18 @@ def run(argv):
     from arbitrary_style.weights import store
 
     started = time.perf_counter()
-    styles = parse_styles(FLAGS.styles)
+    styles = styles_from_flags(FLAGS.styles, FLAGS.style, FLAGS.style_weight)
     arguments = (FLAGS.content or []) + argv[1:]
     contents = collect_contents(arguments)
     outputs = plan_outputs(contents, contents + [p for p, _ in styles], FLAGS.output,
                            several=any(pathlib.Path(a).is_dir() for a in arguments))
+    for path, _ in styles:  # Fail fast, and never open a FIFO or device.
+        image_io.check_regular_file(path)
+    budget = memory_budget(FLAGS.max_memory)
     weights_dir = store.resolve_weights(FLAGS.weights)
+    config, _ = store.read_config(weights_dir)
+    if len(contents) == 1:  # Refuse before loading the model; several are checked each.
+        check_memory(contents[0], config.alpha, FLAGS.content_size, budget)
     model = store.load_model(weights_dir)
 
     style_images = [image_io.load_image(p, max_pixels=FLAGS.max_pixels) for p, _ in styles]
@@ -163,6 +324,7 @@ def run(argv):
     for content_path, output_path in progress:
         progress.set_postfix_str(content_path.name)
         try:
+            check_memory(content_path, model.config.alpha, FLAGS.content_size, budget)
             results.append(_stylize_one(model, content_path, output_path, style_vector))
         except UserError as error:
             if len(contents) == 1:
@@ -172,8 +334,8 @@ def run(argv):
     summary = {
         "weights": str(weights_dir), "backbone": model.config.backbone,
         "alpha": model.config.alpha,
-        "styles": [{"path": str(p), "weight": w, "share": w / sum(w for _, w in styles)}
-                   for p, w in styles],
+        "styles": [{"path": str(p), "weight": w, "share": share} for (p, w), share
+                   in zip(styles, style_shares([w for _, w in styles]), strict=True)],
         "strength": FLAGS.strength, "content_size": FLAGS.content_size,
         "style_size": FLAGS.style_size, "preserve_colors": FLAGS.preserve_colors,
         "outputs": results, "failed": failures,

@@ -347,7 +347,7 @@ def test_save_into_read_only_directory(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(image_io.tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(image_io, "atomic_file", refuse)
     with pytest.raises(UserError, match="cannot write.*Permission denied") as excinfo:
         save_image(np.zeros((2, 2, 3)), tmp_path / "out.png")
     _assert_one_line_error(excinfo, tmp_path / "out.png")

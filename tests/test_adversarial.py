@@ -1,0 +1,183 @@
+"""Adversarial input to `python -m arbitrary_style.stylize`: one table of cases.
+
+Each case builds its inputs in a fresh directory and runs the CLI in a subprocess (helpers
+from test_stylize_cli). A failing case must exit non-zero with exactly one `error:` line on
+stderr naming the problem, no traceback and no file written; a succeeding case must write a
+real image. Cases refused while parsing flags or before the model loads cost ~2 s each.
+"""
+
+import math
+import os
+import pathlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from arbitrary_style import image_io, model as model_lib
+from arbitrary_style.errors import UserError
+from arbitrary_style.stylize import parse_styles, styles_from_flags
+from test_stylize_cli import (CONTENT, STYLE_A, STYLE_B, copy_file, describe,
+                                    our_stderr_lines, run_cli, snapshot)
+
+
+@pytest.fixture(scope="session")
+def huge_png(tmp_path_factory):
+    """A 9000x9000 single-colour PNG (81 Mpx, a few hundred KB on disk), made once."""
+    path = tmp_path_factory.mktemp("huge") / "huge.png"
+    Image.new("RGB", (9000, 9000), (120, 30, 200)).save(path)
+    return path
+
+
+def _png(path, size, colour=(200, 120, 40)):
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def _noisy_png(path, width, height, seed=0):
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def _fifo(path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    os.mkfifo(path)
+    return path
+
+
+def _truncated_png(path):
+    _noisy_png(path.with_suffix(".full.png"), 64, 64)
+    data = path.with_suffix(".full.png").read_bytes()
+    path.with_suffix(".full.png").unlink()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def base(*extra, styles=STYLE_A, content=CONTENT):
+    return ["--content", content, "--styles", styles, "--output", "out.png", *extra]
+
+
+# (id, argv builder(work, huge_png) -> argv, expected error substrings; None = succeeds)
+CASES = [
+    ("missing_content", lambda w, h: base(content="missing.png"),
+     ["content image not found", "missing.png"]),
+    ("truncated_png", lambda w, h: base(content=_truncated_png(w / "broken.png")),
+     ["broken.png", "truncated or corrupt"]),
+    ("non_image_file", lambda w, h: (w / "notes.png").write_text("notes\n") and base(
+        content=w / "notes.png"), ["notes.png", "not an image"]),
+    ("fifo_content", lambda w, h: base(content=_fifo(w / "pipe.png")), ["pipe.png", "FIFO"]),
+    ("fifo_style", lambda w, h: base(styles=_fifo(w / "pipe.jpg")), ["pipe.jpg", "FIFO"]),
+    ("directory_as_style", lambda w, h: (w / "styles_dir").mkdir() or base(
+        styles=w / "styles_dir"), ["styles_dir", "directory"]),
+    ("absurd_style_size", lambda w, h: base("--style_size", "100000"),
+     ["--style_size", "1024"]),
+    ("content_size_over_bound", lambda w, h: base("--content_size", "9000"),
+     ["--content_size", "8192"]),
+    ("negative_content_size", lambda w, h: base("--content_size", "-1"), ["--content_size"]),
+    ("nan_strength", lambda w, h: base("--strength", "nan"), ["--strength", "finite"]),
+    ("inf_strength", lambda w, h: base("--strength", "inf"), ["--strength"]),
+    ("nan_weight", lambda w, h: base(styles=f"{STYLE_A}:nan"), ["weight", "positive"]),
+    ("inf_weight", lambda w, h: base(styles=f"{STYLE_A}:inf"), ["weight", "positive"]),
+    ("negative_weight", lambda w, h: base(styles=f"{STYLE_A}:-1"), ["weight", "positive"]),
+    ("zero_weight", lambda w, h: base(styles=f"{STYLE_A}:0"), ["weight", "positive"]),
+    ("nan_style_weight", lambda w, h: base("--style", STYLE_B, "--style_weight", "nan"),
+     ["--style_weight", "finite"]),
+    ("style_weight_count_mismatch", lambda w, h: ["--content", CONTENT, "--style", STYLE_A,
+                                                 "--style_weight", "1", "--style_weight", "2"],
+     ["1 --style but 2 --style_weight"]),
+    ("spec_empty_weight", lambda w, h: base(styles="a.jpg:"), ["a.jpg:", "not a number"]),
+    ("spec_missing_path", lambda w, h: base(styles=":0.5"), ["missing the image path"]),
+    ("spec_weight_not_number", lambda w, h: base(styles="a.jpg:x"), ["'x' is not a number"]),
+    ("spec_empty", lambda w, h: base(styles=""), ["--styles is required"]),
+    ("malformed_max_memory", lambda w, h: base("--max_memory", "lots"), ["--max_memory"]),
+    ("content_over_memory_budget", lambda w, h: base(
+        "--content_size", "0", "--max_memory", "4G", content=h),
+     ["huge.png", "9000x9000", "14.7 GiB", "4.0 GiB", "--max_memory", "--content_size 4"]),
+    ("content_too_big_to_decode_in_budget", lambda w, h: base(
+        "--max_memory", "100M", content=h), ["huge.png", "1024x1024", "decoding", "smaller"]),
+    # Succeeding cases.
+    ("wide_style_50000x3", lambda w, h: base(styles=_noisy_png(w / "strip.png", 50000, 3)),
+     None),
+    ("comma_path_via_style_flag", lambda w, h: [
+        "--content", CONTENT, "--style", copy_file(STYLE_A, w / "a,b:c.jpg"),
+        "--style", STYLE_B, "--style_weight", "2", "--style_weight", "1",
+        "--output", "out.png"], None),
+    ("huge_weights_normalised", lambda w, h: base(styles=f"{STYLE_A}:1e308,{STYLE_B}:1e308"),
+     None),
+]
+
+
+@pytest.mark.parametrize("build, fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_adversarial_input(build, fragments, weights_home, huge_png, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    args = build(work, huge_png)
+    before = snapshot(work)
+    result = run_cli(args, cwd=work, home=weights_home)
+    assert "Traceback" not in result.stderr, describe(result)
+    if fragments is None:
+        assert result.returncode == 0, describe(result)
+        stylized = image_io.load_image(work / "out.png")
+        assert stylized.shape == (256, 256, 3)
+        assert stylized.std() > 0.02 and stylized.mean() > 0.05, "blank or black output"
+        return
+    assert result.returncode != 0, describe(result)
+    lines = our_stderr_lines(result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), describe(result)
+    for fragment in fragments:
+        assert fragment in lines[0], describe(result)
+    assert result.stdout == ""
+    assert snapshot(work) == before
+    assert not (work / "out.png").exists()
+
+
+# --- in-process checks of the pieces -------------------------------------------------
+
+def test_parse_styles_escaped_commas_and_colon_paths():
+    assert parse_styles(r"a\,b.jpg:0.5,c.jpg") == [(pathlib.Path("a,b.jpg"), 0.5),
+                                                   (pathlib.Path("c.jpg"), 1.0)]
+    # The text after the last colon is a weight only when it is a number.
+    assert parse_styles("x:y.jpg,dir:1/z.jpg:2") == [(pathlib.Path("x:y.jpg"), 1.0),
+                                                     (pathlib.Path("dir:1/z.jpg"), 2.0)]
+    assert parse_styles("b.jpg:1e308") == [(pathlib.Path("b.jpg"), 1e308)]
+
+
+def test_styles_from_flags_pairs_style_and_weights():
+    assert styles_from_flags(None, ["a,b.jpg", "c:d.jpg"], [0.25, 4]) == [
+        (pathlib.Path("a,b.jpg"), 0.25), (pathlib.Path("c:d.jpg"), 4.0)]
+    assert styles_from_flags("x.jpg:2", ["y.jpg"], None) == [
+        (pathlib.Path("x.jpg"), 2.0), (pathlib.Path("y.jpg"), 1.0)]
+    with pytest.raises(UserError, match="--styles is required"):
+        styles_from_flags(None, None, None)
+
+
+def test_blend_with_huge_weights_stays_finite():
+    vectors = np.stack([np.full(100, 3.0), np.full(100, -1.0)]).astype(np.float32)
+    blended = model_lib.blend_style_vectors(vectors, [1e308, 1e308])
+    assert np.all(np.isfinite(blended)) and np.allclose(blended, 1.0)
+
+
+def test_center_crop_aspect_bounds_style_strips():
+    assert model_lib.center_crop_aspect(np.zeros((3, 50000, 3))).shape == (3, 12, 3)
+    assert model_lib.center_crop_aspect(np.zeros((50000, 3, 3))).shape == (12, 3, 3)
+    assert model_lib.center_crop_aspect(np.zeros((2, 100, 400, 3))).shape == (2, 100, 400, 3)
+    strip = np.arange(20, dtype=np.float32).reshape(1, 20, 1).repeat(3, axis=2)
+    assert model_lib.center_crop_aspect(strip)[0, :, 0].tolist() == [8.0, 9.0, 10.0, 11.0]
+
+
+def test_fifo_is_refused_without_opening_it(tmp_path):
+    pipe = _fifo(tmp_path / "pipe.png")
+    assert not image_io.is_image_file(pipe)
+    with pytest.raises(UserError, match="FIFO"):
+        image_io.load_image(pipe)  # Before the fix this blocked forever.
+    assert image_io.probe_size(pipe) is None
+
+
+def test_memory_estimate_matches_the_measurement():
+    # Measured peak ~130-180 B/px (alpha 0.25) and ~515-525 B/px (alpha 1.0).
+    per_pixel = model_lib.estimate_stylize_bytes((0, 0), (1000, 1000), 1.0) / 1e6
+    assert 500 <= per_pixel <= 600
+    assert math.isclose(model_lib.estimate_stylize_bytes((0, 0), (1000, 1000), 0.25) / 1e6,
+                        179, rel_tol=0.05)

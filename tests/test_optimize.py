@@ -257,7 +257,8 @@ def our_stderr_lines(stderr):
     """Non-empty stderr lines without TensorFlow's log noise or tqdm's progress bar."""
     return [line.strip() for line in re.split(r"[\r\n]", stderr)
             if line.strip() and not _TF_LOG_LINE.match(line.strip())
-            and "cpu_feature_guard" not in line and "step/s" not in line
+            and "cpu_feature_guard" not in line
+            and "step/s" not in line and "s/step" not in line  # tqdm: fast or slow steps.
             and not line.strip().startswith(_TF_NOISE_PREFIXES)]
 
 

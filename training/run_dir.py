@@ -13,6 +13,7 @@ import pathlib
 
 import tensorflow as tf
 
+from arbitrary_style.atomic import atomic_file
 from arbitrary_style.errors import UserError
 from arbitrary_style.model import ModelConfig
 
@@ -74,10 +75,10 @@ def claim_run(model_dir, run):
         return
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
-        staging = model_dir / f".{RUN_CONFIG_FILE}.tmp"
-        staging.write_text(json.dumps(
-            {"format_version": RUN_FORMAT_VERSION, **dataclasses.asdict(run)}, indent=2) + "\n")
-        staging.replace(model_dir / RUN_CONFIG_FILE)
+        with atomic_file(model_dir / RUN_CONFIG_FILE) as temporary:
+            temporary.write_text(json.dumps(
+                {"format_version": RUN_FORMAT_VERSION, **dataclasses.asdict(run)},
+                indent=2) + "\n")
     except OSError as error:
         raise UserError(f"cannot write the run directory {model_dir}: {error}") from None
 

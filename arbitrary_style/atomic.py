@@ -116,6 +116,19 @@ def atomic_file(path):
 
 
 @contextlib.contextmanager
+def scratch_file(path):
+    """Yields a temporary path beside `path` (not created) that is always removed at exit,
+    named so that `clean_stale` removes it if the process dies first."""
+    path = pathlib.Path(path)
+    clean_stale(path.parent)
+    temporary = _temp_path(path, "new")
+    try:
+        yield temporary
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
 def atomic_directory(path):
     """Yields an empty staging directory beside `path`; on success it replaces `path`.
 

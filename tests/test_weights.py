@@ -1,13 +1,17 @@
 """The project's weights format, the importers and the download path, all offline."""
 
 import functools
+import hashlib
 import http.server
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 import threading
+import zipfile
 
 import numpy as np
 import pytest
@@ -15,7 +19,7 @@ import tensorflow as tf
 
 from arbitrary_style.errors import UserError
 from arbitrary_style.model import ModelConfig, StyleModel
-from arbitrary_style.weights import download, importers, store
+from arbitrary_style.weights import download, importers, registry, store
 
 from conftest import CONTENT_DIR, PRETRAINED, STYLE_DIR, load_rgb
 
@@ -188,38 +192,123 @@ def save_hub_like_saved_model(tensors, directory):
     tf.saved_model.save(module, str(directory))
 
 
-def test_hub_saved_model_import(imported_model, tmp_path, monkeypatch):
-    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub_cache"))
+def test_hub_saved_model_import(imported_model, tmp_path):
     save_hub_like_saved_model(magenta_tensors(imported_model), tmp_path / "module")
-    model = download.download("magenta-hub", url=str(tmp_path / "module"))
+    model, _ = download.download("magenta-hub", url=str(tmp_path / "module"))
     np.testing.assert_allclose(outputs(model), outputs(imported_model), atol=1e-6)
 
 
-def test_checkpoint_tarball_download_over_http(imported_model, tmp_path, monkeypatch):
-    """The real download path (tensorflow_hub.resolve over HTTP) against a loopback server."""
-    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub_cache"))
+@pytest.fixture
+def served_checkpoint(imported_model, tmp_path):
+    """(URL, sha256) of a Magenta-like checkpoint tarball served on loopback."""
     source = tmp_path / "arbitrary_style_transfer"
     source.mkdir()
     write_tf1_checkpoint(magenta_tensors(imported_model), source / "model.ckpt")
     served = tmp_path / "served"
     served.mkdir()
-    with tarfile.open(served / "arbitrary_style_transfer.tar.gz", "w:gz") as archive:
+    tarball = served / "arbitrary_style_transfer.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
         archive.add(source, arcname="arbitrary_style_transfer")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_port}/arbitrary_style_transfer.tar.gz"
-        model = download.download("magenta", url=url)
-        with pytest.raises(UserError, match="cannot download"):
-            download.download("magenta", url=url.replace("arbitrary", "missing"))
+        yield (f"http://127.0.0.1:{server.server_port}/{tarball.name}",
+               hashlib.sha256(tarball.read_bytes()).hexdigest())
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_checkpoint_tarball_download_verified(imported_model, served_checkpoint):
+    """The real download path (streamed, sha256-checked, unpacked) against a loopback server."""
+    url, digest = served_checkpoint
+    model, source = download.download("magenta", url=url, sha256=digest, allow_http=True)
     np.testing.assert_allclose(outputs(model), outputs(imported_model), atol=1e-6)
+    assert source == f"{url} sha256:{digest}"
+    assert (store.home() / "downloads" / digest / "arbitrary_style_transfer").is_dir()
+    with pytest.raises(UserError, match="cannot download"):
+        download.download("magenta", url=url.replace("arbitrary", "missing"), sha256=digest,
+                          allow_http=True)
     with pytest.raises(UserError, match="unknown weights source"):
         download.download("nonsense")
+
+
+def test_download_refuses_a_wrong_digest_plain_http_and_unverified(served_checkpoint):
+    url, digest = served_checkpoint
+    wrong = "0" * 64
+    with pytest.raises(UserError, match=f"has sha256 {digest}, expected {wrong}"):
+        download.download("magenta", url=url, sha256=wrong, allow_http=True)
+    downloads = store.home() / "downloads"
+    assert list(downloads.iterdir()) == []  # Neither the archive nor its contents were kept.
+    with pytest.raises(UserError, match="refusing plain http://"):
+        download.download("magenta", url=url, sha256=digest)
+    with pytest.raises(UserError, match="no known sha256.*--allow_unverified"):
+        download.download("magenta", url=url, allow_http=True)
+    _, source = download.download("magenta", url=url, allow_http=True, allow_unverified=True)
+    assert source.endswith(f"sha256:{digest}")
+
+
+def test_tfhub_handles_are_fetched_compressed():
+    handle = registry.KNOWN_WEIGHTS["magenta-hub"].url
+    assert download.archive_url(handle, "saved_model") == handle + "?tf-hub-format=compressed"
+    url = registry.KNOWN_WEIGHTS["magenta"].url
+    assert download.archive_url(url, "checkpoint") == url
+    assert url.startswith("https://") and handle.startswith("https://")
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/some/dir", ".", "..", "a/b", ".hidden",
+                                  "", "x" * 101, "a\x00b", "a b"])
+def test_cache_names_cannot_escape_the_cache(name):
+    with pytest.raises(UserError, match="not a valid weights name"):
+        store.cache_dir(name)
+
+
+@pytest.mark.parametrize("name", ["magenta-mobile", "my_style.v2", "A1"])
+def test_plain_cache_names_are_accepted(name):
+    assert store.cache_dir(name) == store.home() / "weights" / name
+
+
+def test_cache_home_that_is_a_file_or_unwritable(imported_model, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(tmp_path / "file"))
+    with pytest.raises(UserError, match="is not a directory"):
+        store.cached_names()
+    # /proc refuses new entries even to root, so this is a real unwritable cache.
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", "/proc/arbitrary_style_home")
+    with pytest.raises(UserError, match="cannot write weights to /proc/arbitrary_style_home"):
+        store.save_model(imported_model, store.cache_dir("x"))
+
+
+def write_npz_with_entry(directory, name, shape, *, source):
+    """Copies a weights directory, adding or replacing entry `name` by a header that claims
+    `shape` float32 with no data behind it (a decompression bomb stand-in)."""
+    shutil.copytree(source, directory)
+    archive_path = directory / store.WEIGHTS_FILE
+    with zipfile.ZipFile(archive_path) as archive:
+        entries = {info.filename: archive.read(info) for info in archive.infolist()
+                   if info.filename != f"{name}.npy"}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    entries[f"{name}.npy"] = header.getvalue()
+    with zipfile.ZipFile(archive_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for filename, data in entries.items():
+            archive.writestr(filename, data)
+
+
+def test_npz_names_and_shapes_are_checked_before_decompressing(weights_home, tmp_path,
+                                                               monkeypatch):
+    source = weights_home / "weights" / store.DEFAULT_WEIGHTS
+    kernel = "transformer/contract/conv1/kernel"
+    write_npz_with_entry(tmp_path / "bomb", kernel, (50_000, 50_000), source=source)
+    write_npz_with_entry(tmp_path / "extra", "huge", (4 * 2**30 // 4,), source=source)
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load ran before the check"))
+    with pytest.raises(UserError, match=r"has shape \(50000, 50000\), the model expects"):
+        store.load_model(tmp_path / "bomb")
+    with pytest.raises(UserError, match="1 unexpected \\(e.g. 'huge'\\)"):
+        store.load_model(tmp_path / "extra")
 
 
 def run_weights_cli(*args, home):
@@ -253,3 +342,34 @@ def test_weights_cli(tmp_path, imported_model):
     assert "Traceback" not in err and not (home / "weights" / "x").exists()
     code, out, _ = run_weights_cli("--help", home=home)
     assert code == 0 and "--onnx" in out and "download" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (("import", "--onnx", str(PRETRAINED), "--name", "../../escape"), "not a valid weights name"),
+    (("import", "--onnx", str(PRETRAINED), "--name", ".", "--force"), "not a valid weights name"),
+    (("import", "--onnx", str(PRETRAINED), "--name", "{victim}", "--force"),
+     "not a valid weights name"),
+    (("info", "../../x"), "not a valid cache name"),
+    (("download", "magenta", "--url", "http://127.0.0.1:9/x.tar.gz"), "refusing plain http://"),
+])
+def test_weights_cli_refuses_names_and_urls_in_one_line(args, message, tmp_path):
+    home = tmp_path / "a" / "b" / "home"
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    args = [arg.replace("{victim}", str(victim)) for arg in args]
+    code, out, err = run_weights_cli(*args, home=home)
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code != 0 and len(errors) == 1 and message in errors[0], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "escape").exists()
+    assert (victim / "keep.txt").read_text() == "mine" and len(list(victim.iterdir())) == 1
+
+
+@pytest.mark.parametrize("command", [("list",), ("import", "--onnx", str(PRETRAINED))])
+def test_weights_cli_with_a_file_as_home(command, tmp_path):
+    (tmp_path / "home").write_text("not a directory")
+    code, _, err = run_weights_cli(*command, home=tmp_path / "home")
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code != 0 and len(errors) == 1 and "is not a directory" in errors[0], err
+    assert (tmp_path / "home").read_text() == "not a directory"

@@ -1,18 +1,22 @@
 """python -m arbitrary_style.weights import|list|info|download — manage pretrained weights.
 
   import   --onnx DIR | --checkpoint PATH  [--name NAME]   convert local files into the cache
-  download [SOURCE]                        [--name NAME]   fetch official weights (network)
+  download [SOURCE]                        [--name NAME]   fetch official weights (network;
+           verified: --sha256 HEX or the registry's digest, else --allow_unverified; https
+           only unless --allow_http)
   list                                                     what the cache holds
   info     NAME_OR_DIR                                     backbone, alpha, source, size
 """
 
 import json
+import pathlib
 
+import tqdm
 from absl import flags
 
 from arbitrary_style import cli
 from arbitrary_style.errors import UserError
-from arbitrary_style.weights import store
+from arbitrary_style.weights import registry, store
 
 flags.DEFINE_string("onnx", None, "import: a directory with arbitrary_predict.onnx and "
                     "arbitrary_transform.onnx (e.g. ../shared/pretrained/magenta-mobile-int8).")
@@ -22,6 +26,11 @@ flags.DEFINE_string("name", None, "Cache name to store the weights under (defaul
                     "the source name for download).")
 flags.DEFINE_string("url", None,
                     "download: fetch from this URL/handle instead of the official one.")
+flags.DEFINE_string("sha256", None, "download: the sha256 the archive must have (default: the "
+                    "one the registry records for the source, where upstream publishes one).")
+flags.DEFINE_bool("allow_http", False, "download: allow a plain http:// URL.")
+flags.DEFINE_bool("allow_unverified", False, "download: accept an archive whose sha256 is not "
+                  "known (the digest it had is printed and recorded in its config.json).")
 flags.DEFINE_bool("force", False, "Replace weights already in the cache.")
 FLAGS = flags.FLAGS
 
@@ -48,10 +57,11 @@ def cmd_import(args):
     if _already_cached(name):
         return
     if FLAGS.onnx:
-        _store(importers.import_onnx_dir(FLAGS.onnx), name, f"onnx:{FLAGS.onnx}")
+        _store(importers.import_onnx_dir(FLAGS.onnx), name,
+               f"onnx:{pathlib.Path(FLAGS.onnx).resolve()}")
     else:
         _store(importers.import_checkpoint(FLAGS.checkpoint), name,
-               f"checkpoint:{FLAGS.checkpoint}")
+               f"checkpoint:{pathlib.Path(FLAGS.checkpoint).resolve()}")
 
 
 def cmd_download(args):
@@ -60,14 +70,22 @@ def cmd_download(args):
     if len(args) > 1:
         raise UserError("download takes one source name")
     source = args[0] if args else "magenta"
-    if source not in download.SOURCES:
-        raise UserError(f"unknown source {source!r}; choose one of {sorted(download.SOURCES)}")
+    if source not in registry.DOWNLOADABLE:
+        raise UserError(f"unknown source {source!r}; choose one of {registry.DOWNLOADABLE}")
     name = FLAGS.name or source
     if _already_cached(name):
         return
-    print(f"downloading {download.SOURCES[source].description}")
-    _store(download.download(source, url=FLAGS.url), name,
-           FLAGS.url or download.SOURCES[source].url)
+    print(f"downloading {registry.KNOWN_WEIGHTS[source].description}")
+    with tqdm.tqdm(unit="B", unit_scale=True, leave=False) as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+
+        model, where = download.download(
+            source, url=FLAGS.url, sha256=FLAGS.sha256, allow_http=FLAGS.allow_http,
+            allow_unverified=FLAGS.allow_unverified, progress=progress)
+    print(f"fetched {where}")
+    _store(model, name, where)
 
 
 def cmd_list(args):

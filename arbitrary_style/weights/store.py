@@ -16,50 +16,62 @@ import numpy as np
 from arbitrary_style import atomic
 from arbitrary_style.errors import UserError
 from arbitrary_style.model import ModelConfig, StyleModel
+from arbitrary_style.weights import registry
+from arbitrary_style.weights.registry import DEFAULT_WEIGHTS
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.npz"
-DEFAULT_WEIGHTS = "magenta-mobile"
-# How to get each well-known name into the cache.
-GET_COMMANDS = {
-    DEFAULT_WEIGHTS: "python -m arbitrary_style.weights import --onnx DIR (DIR holds the "
-                     "Magenta mobile ONNX pair; in this repository "
-                     "../shared/pretrained/magenta-mobile-int8)",
-    "magenta": "python -m arbitrary_style.weights download magenta",
-    "magenta-hub": "python -m arbitrary_style.weights download magenta-hub",
-}
 
 
 def home():
-    """The cache root: $ARBITRARY_STYLE_HOME, or ~/.cache/arbitrary_style."""
-    return pathlib.Path(os.environ.get("ARBITRARY_STYLE_HOME")
+    """The cache root: $ARBITRARY_STYLE_HOME, or ~/.cache/arbitrary_style.
+
+    Raises UserError when it exists but is not a directory.
+    """
+    root = pathlib.Path(os.environ.get("ARBITRARY_STYLE_HOME")
                         or pathlib.Path.home() / ".cache" / "arbitrary_style")
+    if root.exists() and not root.is_dir():
+        raise UserError(f"the cache {root} (ARBITRARY_STYLE_HOME) is not a directory")
+    return root
 
 
 def cache_dir(name):
-    """Where the cached weights called `name` live (whether or not they exist)."""
-    return home() / "weights" / name
+    """Where the cached weights called `name` live (whether or not they exist).
+
+    Raises UserError for a name that is not plain (`registry.check_name`): no name
+    reaches outside the cache.
+    """
+    try:
+        return home() / "weights" / registry.check_name(name)
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
 def cached_names():
     """Names of the weights in the cache, sorted."""
     root = home() / "weights"
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file())
+    try:
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file())
+    except OSError as error:
+        raise UserError(f"cannot list the cache {root}: {error.strerror}") from None
 
 
 def resolve_weights(name_or_dir=None):
     """The weights directory for a path, a cache name, or (None) the default weights."""
-    name_or_dir = name_or_dir or DEFAULT_WEIGHTS
+    name_or_dir = str(name_or_dir or DEFAULT_WEIGHTS)
     path = pathlib.Path(name_or_dir)
     if path.is_dir():
         return path
+    if not registry.is_valid_name(name_or_dir):
+        raise UserError(f"weights {name_or_dir!r}: no such directory, and not a valid cache "
+                        "name (letters, digits and '-_.')")
     if cache_dir(name_or_dir).is_dir():
         return cache_dir(name_or_dir)
-    get = GET_COMMANDS.get(str(name_or_dir))
-    hint = f"get them with: {get}" if get else "and it is not a weights directory either"
+    known = registry.KNOWN_WEIGHTS.get(name_or_dir)
+    hint = f"get them with: {known.get}" if known else "and it is not a weights directory either"
     raise UserError(f"weights {name_or_dir!r} are not in the cache ({home() / 'weights'}); {hint}")
 
 
@@ -67,14 +79,20 @@ def save_model(model, directory, *, source=""):
     """Writes a model atomically (`atomic.atomic_directory`), creating missing parents.
 
     An existing directory at `directory` is replaced only once the new one is complete.
+    Raises UserError when the directory cannot be written (read-only cache, a file in the way).
     """
     directory = pathlib.Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with atomic.atomic_directory(directory) as staging:
-        config = {"format_version": FORMAT_VERSION, **_config_dict(model.config), "source": source}
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-        arrays = {path: variable.numpy() for path, variable in model.variables.items()}
-        np.savez(staging / WEIGHTS_FILE, **arrays)
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with atomic.atomic_directory(directory) as staging:
+            config = {"format_version": FORMAT_VERSION, **_config_dict(model.config),
+                      "source": source}
+            (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+            arrays = {path: variable.numpy() for path, variable in model.variables.items()}
+            np.savez(staging / WEIGHTS_FILE, **arrays)
+    except OSError as error:
+        raise UserError(f"cannot write weights to {directory}: "
+                        f"{error.strerror or error}") from None
 
 
 def read_config(directory):
@@ -101,7 +119,8 @@ def read_config(directory):
 def load_model(directory, *, expected_config=None):
     """Builds a StyleModel from a weights directory, checking every variable.
 
-    Raises UserError when the directory is not ours, its config differs from
+    Names, shapes and dtypes are checked from the archive's headers before any entry is
+    decompressed. Raises UserError when the directory is not ours, its config differs from
     `expected_config`, or its arrays do not match the model's variables.
     """
     config, _ = read_config(directory)
@@ -109,13 +128,9 @@ def load_model(directory, *, expected_config=None):
         raise UserError(f"{directory} holds weights for {_describe(config)}, "
                         f"not {_describe(expected_config)}")
     weights_path = pathlib.Path(directory) / WEIGHTS_FILE
-    try:
-        with np.load(weights_path) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise UserError(f"cannot read {weights_path}: {error}") from None
     model = StyleModel(config)
     try:
+        arrays = read_weights_file(weights_path, model)
         assign_weights(model, arrays, source=str(weights_path))
     except UserError as error:
         raise UserError(f"{error} ({CONFIG_FILE} says {_describe(config)}; does it describe "
@@ -123,20 +138,54 @@ def load_model(directory, *, expected_config=None):
     return model
 
 
-def assign_weights(model, arrays, *, source):
-    """Sets every model variable from {path: array}; names what is missing, extra or misshapen."""
+def read_weights_file(path, model):
+    """{variable path: array} from a weights .npz that fits `model`, header-checked first."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            headers = {info.filename.removesuffix(".npy"): _npy_header(archive, info)
+                       for info in archive.infolist()}
+            check_fits(model, {name: shape for name, (shape, _) in headers.items()},
+                       source=str(path))
+            for name, (_, dtype) in headers.items():
+                if dtype.kind != "f" or dtype.itemsize > 8:
+                    raise UserError(f"{path}: {name!r} holds {dtype}, not floating-point values")
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+
+
+def _npy_header(archive, info):
+    """(shape, dtype) of one .npy entry, read from its header alone."""
+    with archive.open(info) as entry:
+        version = np.lib.format.read_magic(entry)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(entry)
+    return tuple(shape), dtype
+
+
+def check_fits(model, shapes, *, source):
+    """Raises UserError unless {variable path: shape} names exactly the model's variables
+    with their shapes; names what is missing, extra or misshapen."""
     variables = model.variables
-    missing = sorted(set(variables) - set(arrays))
-    extra = sorted(set(arrays) - set(variables))
+    missing = sorted(set(variables) - set(shapes))
+    extra = sorted(set(shapes) - set(variables))
     if missing or extra:
         details = [f"{len(missing)} missing (e.g. {missing[0]!r})"] if missing else []
         details += [f"{len(extra)} unexpected (e.g. {extra[0]!r})"] if extra else []
         raise UserError(f"{source} does not fit a {_describe(model.config)} model: "
                         + ", ".join(details))
     for path, variable in variables.items():
-        if tuple(arrays[path].shape) != tuple(variable.shape):
-            raise UserError(f"{source}: {path!r} has shape {tuple(arrays[path].shape)}, "
+        if tuple(shapes[path]) != tuple(variable.shape):
+            raise UserError(f"{source}: {path!r} has shape {tuple(shapes[path])}, "
                             f"the model expects {tuple(variable.shape)}")
+
+
+def assign_weights(model, arrays, *, source):
+    """Sets every model variable from {path: array}; names what is missing, extra or misshapen."""
+    check_fits(model, {path: array.shape for path, array in arrays.items()}, source=source)
+    for path, variable in model.variables.items():
         variable.assign(arrays[path])
 
 

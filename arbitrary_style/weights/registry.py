@@ -1,0 +1,70 @@
+"""The one registry of named weights: what each well-known name is, where it comes from,
+how to get it into the cache, and the sha256 its download must have.
+
+Light on purpose (no TensorFlow, no numpy): the CLIs read it to print hints and help.
+"""
+
+import dataclasses
+import re
+
+DEFAULT_WEIGHTS = "magenta-mobile"
+
+# Cache names are plain: letters, digits and `-_.`, starting with a letter or digit (so
+# never `.`, `..`, a hidden name or our temp prefix), at most 100 characters.
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+@dataclasses.dataclass(frozen=True)
+class KnownWeights:
+    """A well-known weights name.
+
+    Attributes:
+      description: what the weights are.
+      get: the command that puts them into the cache.
+      url: where `download` fetches them (None: not downloadable).
+      kind: "checkpoint" (a TF1 checkpoint in a .tar.gz) or "saved_model" (a TF-Hub
+        module, fetched compressed as a .tar.gz).
+      sha256: the digest the downloaded archive must have. None where upstream publishes
+        none and we could not record one (no network here): `download` then needs
+        `--sha256 HEX` or `--allow_unverified`.
+    """
+
+    description: str
+    get: str
+    url: str | None = None
+    kind: str | None = None
+    sha256: str | None = None
+
+
+KNOWN_WEIGHTS = {
+    DEFAULT_WEIGHTS: KnownWeights(
+        "Magenta's mobile model: MobileNet-v2 predictor, alpha 0.25 (int8-trained values)",
+        get="python -m arbitrary_style.weights import --onnx DIR (DIR holds the Magenta "
+            "mobile ONNX pair arbitrary_predict.onnx / arbitrary_transform.onnx)"),
+    "magenta": KnownWeights(
+        "Magenta's released checkpoint: Inception-v3 predictor, alpha 1.0 (the paper's model)",
+        get="python -m arbitrary_style.weights download magenta",
+        url="https://storage.googleapis.com/download.magenta.tensorflow.org/models/"
+            "arbitrary_style_transfer.tar.gz",
+        kind="checkpoint"),
+    "magenta-hub": KnownWeights(
+        "TF-Hub magenta/arbitrary-image-stylization-v1-256/2 (the same model as a SavedModel)",
+        get="python -m arbitrary_style.weights download magenta-hub",
+        url="https://tfhub.dev/google/magenta/arbitrary-image-stylization-v1-256/2",
+        kind="saved_model"),
+}
+
+DOWNLOADABLE = sorted(name for name, known in KNOWN_WEIGHTS.items() if known.url)
+
+
+def is_valid_name(name):
+    """True for a plain cache name (see `_NAME_PATTERN`)."""
+    return isinstance(name, str) and _NAME_PATTERN.fullmatch(name) is not None
+
+
+def check_name(name):
+    """Returns `name`, or raises ValueError naming what a cache name may hold."""
+    if not is_valid_name(name):
+        raise ValueError(f"{name!r} is not a valid weights name: use letters, digits and "
+                         "'-_.', starting with a letter or digit (at most 100 characters)")
+    return name

@@ -9,8 +9,12 @@
     style.save_image(model.stylize(content, vector, preserve_colors=False), "out.png")
 """
 
-from arbitrary_style.errors import UserError
-from arbitrary_style.image_io import load_image, save_image
+from arbitrary_style import quiet_tensorflow
+
+quiet_tensorflow.install()
+
+from arbitrary_style.errors import UserError  # noqa: E402 (after the quiet import hook)
+from arbitrary_style.image_io import load_image, save_image  # noqa: E402
 from arbitrary_style.model import (ModelConfig, StyleModel, apply_strength, blend_style_vectors,
                                    transfer_luminance)
 from arbitrary_style.weights.store import load_model, resolve_weights

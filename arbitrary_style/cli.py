@@ -7,11 +7,29 @@ from absl import app, flags
 from arbitrary_style.errors import UserError
 
 FLAGS = flags.FLAGS
+flags.DEFINE_bool("verbose", False, "Also show TensorFlow's own log lines (hidden by default; "
+                  "ARBITRARY_STYLE_VERBOSE=1 does the same).")
+
+
+def undash_flag_names(argv):
+    """`--content-size=3` -> `--content_size=3`: dashed flag names as well as absl's.
+
+    Only names of options before a bare `--` change; values are left as they are.
+    """
+    result = list(argv[:1])
+    for index, arg in enumerate(argv[1:], start=1):
+        if arg == "--":
+            return result + list(argv[index:])
+        if arg.startswith("--") and len(arg) > 2:
+            name, equals, value = arg[2:].partition("=")
+            arg = "--" + name.replace("-", "_") + equals + value
+        result.append(arg)
+    return result
 
 
 def _parse_flags(argv):
     try:
-        return flags.FLAGS(argv)
+        return flags.FLAGS(undash_flag_names(argv))
     except flags.Error as error:
         print(f"error: {error} (see --help)", file=sys.stderr)
         sys.exit(2)
@@ -21,7 +39,8 @@ def _parse_flags(argv):
 
 def _list_shared_flags_in_help():
     """absl's --help shows only the main module's flags; add those our shared modules define
-    (e.g. the loss flags here, the data flags of training/common_flags.py)."""
+    (e.g. the loss flags of arbitrary_style/loss_flags.py, the data flags of
+    training/common_flags.py)."""
     for module, module_flags in FLAGS.flags_by_module_dict().items():
         if module.startswith(("arbitrary_style.", "training.", "export.")):
             for flag in module_flags:
@@ -46,27 +65,3 @@ def run(main, *, takes_arguments=False):
 
     app.run(guarded, flags_parser=_parse_flags)
 
-
-def define_loss_flags():
-    """The VGG loss flags shared by `optimize` and the training jobs."""
-    flags.DEFINE_enum("loss_network", "vgg16", ["vgg16", "vgg19"], "VGG loss network.")
-    flags.DEFINE_string("vgg_weights", "imagenet", "VGG weights: 'imagenet' (downloaded by "
-                        "keras.applications), 'none' (random; smoke tests only) or a file.")
-    flags.DEFINE_string("content_weights", None, "Content loss weight per layer, e.g. "
-                        "'vgg_16/conv3:1' (default: DESIGN.md's).")
-    flags.DEFINE_string("style_weights", None, "Style loss weight per layer, e.g. "
-                        "'vgg_16/conv1:0.5e-3,vgg_16/conv2:0.5e-3' (default: DESIGN.md's).")
-    flags.DEFINE_float("total_variation_weight", 1e4, "Total variation loss weight.",
-                       lower_bound=0)
-
-
-def loss_from_flags():
-    """(LossConfig, VGG weights argument) from the loss flags; a bad spec is a UserError."""
-    from arbitrary_style.losses import config_from_specs, weights_argument
-
-    try:
-        config = config_from_specs(FLAGS.loss_network, FLAGS.content_weights,
-                                   FLAGS.style_weights, FLAGS.total_variation_weight)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    return config, weights_argument(FLAGS.vgg_weights)

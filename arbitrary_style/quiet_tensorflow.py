@@ -1,0 +1,66 @@
+"""TensorFlow without its C++ start-up lines on stderr, unless asked for (`--verbose` or
+ARBITRARY_STYLE_VERBOSE=1).
+
+`import tensorflow` prints lines that no log level silences ("All log messages before
+absl::InitializeLog() ...", "Could not find cuda drivers ...", "failed call to cuInit"),
+twice per process. `install()` (run by the package's `__init__`) wraps the first import of
+tensorflow, and the device set-up that prints the rest, with stderr pointed at /dev/null,
+and sets TF_CPP_MIN_LOG_LEVEL=3 for what comes later. Python exceptions still propagate.
+"""
+
+import contextlib
+import importlib.abc
+import importlib.util
+import os
+import sys
+
+VERBOSE_VARIABLE = "ARBITRARY_STYLE_VERBOSE"
+VERBOSE_FLAG = "--verbose"  # Defined by `arbitrary_style.cli`; read here before flags parse.
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        with _stderr_to_devnull():
+            self._loader.exec_module(module)
+            module.config.list_logical_devices()  # Device set-up prints the second batch.
+
+
+class _QuietFinder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def install():
+    """Makes the first `import tensorflow` quiet (no-op if verbose or already imported)."""
+    if (os.environ.get(VERBOSE_VARIABLE) or VERBOSE_FLAG in sys.argv
+            or "tensorflow" in sys.modules):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not any(isinstance(finder, _QuietFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietFinder())

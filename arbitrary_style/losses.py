@@ -9,6 +9,12 @@ One implementation for both users of the loss:
     targets = loss.targets(content, [style_a, style_b], style_blend=[0.7, 0.3])
     total, parts = loss.loss(image, targets)
 
+The terms are Magenta's (`arbitrary_image_stylization_losses.py`, whose Gram matrix and total
+variation come from `image_stylization/learning.py`), each times its weight:
+content `mean((F - F_content)^2)` per layer; style `mean((G - G_style)^2)` per layer with
+`G = F^T F / (H*W)`; total variation as `total_variation` below. Defaults: content
+`vgg_16/conv3: 1`, style `vgg_16/conv1..conv4: 0.5e-3` each, total variation 1e4.
+
 Images are float32 NHWC RGB in [0, 1], any size. Layers are named as Magenta's `vgg.py` end
 points: `vgg_16/convN` is the output of the last conv of block N (after ReLU, before pooling).
 """
@@ -149,9 +155,10 @@ def build_feature_extractor(network, layers, weights="imagenet"):
 
 
 def gram_matrix(features):
-    """F^T F / (H*W*C) per example, with F the [B, H*W, C] features: [B, C, C]."""
+    """Magenta's Gram matrix F^T F / (H*W) per example, with F the [B, H*W, C] features of
+    [B, H, W, C] `features`: [B, C, C]. (Normalised by H*W only, not H*W*C.)"""
     shape = tf.shape(features)
-    size = tf.cast(shape[1] * shape[2] * shape[3], features.dtype)
+    size = tf.cast(shape[1] * shape[2], features.dtype)
     return tf.einsum("bhwc,bhwd->bcd", features, features) / size
 
 

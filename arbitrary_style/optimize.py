@@ -29,7 +29,7 @@ from absl import flags
 from scipy import optimize as scipy_optimize
 from tqdm import tqdm
 
-from arbitrary_style import cli, image_io
+from arbitrary_style import cli, image_io, loss_flags
 from arbitrary_style.errors import UserError
 from arbitrary_style.losses import LossConfig, StyleLoss
 from arbitrary_style.model import (
@@ -319,7 +319,7 @@ def define_flags():
     flags.DEFINE_integer("size", OptimizeConfig.size, "Shrink the content and style images "
                          "so their longer side is at most this many pixels.",
                          lower_bound=MIN_CONTENT_SIDE)
-    cli.define_loss_flags()
+    loss_flags.define_loss_flags()
     flags.DEFINE_enum("optimizer", OptimizeConfig.optimizer, OPTIMIZERS,
                       "lbfgs: scipy's L-BFGS-B with bounds [0, 1]; adam: Keras Adam.")
     flags.DEFINE_float("learning_rate", OptimizeConfig.learning_rate, "Adam's learning rate "
@@ -346,7 +346,7 @@ def config_from_flags():
     for name in ("content", "styles"):
         if not FLAGS[name].value:
             raise UserError(f"--{name} is required (see --help)")
-    losses, vgg_weights = cli.loss_from_flags()
+    losses, vgg_weights = loss_flags.loss_from_flags()
     return OptimizeConfig(
         content=FLAGS.content, styles=FLAGS.styles, output=FLAGS.output, steps=FLAGS.steps,
         size=FLAGS.size, loss=losses, vgg_weights=vgg_weights, optimizer=FLAGS.optimizer,

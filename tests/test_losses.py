@@ -1,4 +1,5 @@
-"""The VGG loss (DESIGN.md "Losses"), on randomly initialised VGGs: nothing is downloaded."""
+"""The VGG loss (Magenta's formulas and defaults), on randomly initialised VGGs: nothing is
+downloaded."""
 
 import keras
 import numpy as np
@@ -97,20 +98,63 @@ def test_images_get_the_caffe_preprocessing_of_keras_applications(unit_loss):
         np.testing.assert_allclose(features, expected[name], rtol=1e-4, atol=1e-3)
 
 
+def numpy_gram(features):
+    """Magenta's gram_matrix in float64: F^T F / (H*W), F the [B, H*W, C] features."""
+    batch, height, width, channels = features.shape
+    flat = np.asarray(features, np.float64).reshape(batch, height * width, channels)
+    return np.einsum("bnc,bnd->bcd", flat, flat) / (height * width)
+
+
+def numpy_total_variation(images):
+    """Magenta's total_variation_loss in float64 (tf.nn.l2_loss(x) = sum(x^2) / 2)."""
+    images = np.asarray(images, np.float64)
+    batch, height, width, channels = images.shape
+    dy = np.sum(np.square(images[:, 1:] - images[:, :-1])) / 2 / ((height - 1) * width * channels)
+    dx = np.sum(np.square(images[:, :, 1:] - images[:, :, :-1])) / 2 / (height * (width - 1)
+                                                                        * channels)
+    return (dy + dx) / batch
+
+
 def test_gram_matrix_matches_numpy():
     features = np.random.default_rng(2).normal(size=(2, 3, 5, 4)).astype(np.float32)
-    flat = features.reshape(2, 15, 4)
-    expected = np.einsum("bnc,bnd->bcd", flat, flat) / (3 * 5 * 4)
-    np.testing.assert_allclose(gram_matrix(tf.constant(features)), expected, rtol=1e-5)
-    single = np.array([[[[1.0, 2.0]], [[3.0, 0.0]]]], np.float32)  # 1x2x1x2
-    np.testing.assert_allclose(gram_matrix(single)[0], [[10 / 4, 2 / 4], [2 / 4, 4 / 4]])
+    np.testing.assert_allclose(gram_matrix(tf.constant(features)), numpy_gram(features),
+                               rtol=1e-5)
+    single = np.array([[[[1.0, 2.0]], [[3.0, 0.0]]]], np.float32)  # 1x2x1x2: H*W = 2
+    np.testing.assert_allclose(gram_matrix(single)[0], [[10 / 2, 2 / 2], [2 / 2, 4 / 2]])
+
+
+def test_each_term_matches_numpy_with_magentas_default_weights():
+    """Every part of the loss, with LossConfig()'s weights, against the formulas in numpy on
+    the (random-VGG) features of random images; the styles have another size than the
+    content, and each stylized image has its own style."""
+    keras.utils.set_random_seed(4)
+    loss = StyleLoss(LossConfig(), weights=None)
+    rng = np.random.default_rng(20)
+    stylized, content = (rng.random((2, 40, 48, 3), np.float32) for _ in range(2))
+    style = rng.random((2, 56, 32, 3), np.float32)
+    _, parts = loss(stylized, content, style)
+    features = {name: {layer: np.asarray(value, np.float64)
+                       for layer, value in loss.features(images).items()}
+                for name, images in (("stylized", stylized), ("content", content),
+                                     ("style", style))}
+    expected = {"content/vgg_16/conv3": np.mean(np.square(
+        features["stylized"]["vgg_16/conv3"] - features["content"]["vgg_16/conv3"]))}
+    for layer in VGG16_LAYERS[:4]:
+        expected[f"style/{layer}"] = 0.5e-3 * np.mean(np.square(
+            numpy_gram(features["stylized"][layer]) - numpy_gram(features["style"][layer])))
+    expected["content"] = expected["content/vgg_16/conv3"]
+    expected["style"] = sum(expected[f"style/{layer}"] for layer in VGG16_LAYERS[:4])
+    expected["total_variation"] = 1e4 * numpy_total_variation(stylized)
+    expected["total"] = expected["content"] + expected["style"] + expected["total_variation"]
+    assert parts.keys() == expected.keys()
+    for name, value in expected.items():
+        assert value > 0, name
+        np.testing.assert_allclose(float(parts[name]), value, rtol=1e-4, err_msg=name)
 
 
 def test_total_variation_matches_numpy():
     images = np.random.default_rng(3).random((2, 5, 7, 3)).astype(np.float32)
-    dy = np.sum((images[:, 1:] - images[:, :-1]) ** 2) / 2 / (4 * 7 * 3)
-    dx = np.sum((images[:, :, 1:] - images[:, :, :-1]) ** 2) / 2 / (5 * 6 * 3)
-    np.testing.assert_allclose(total_variation(images), (dy + dx) / 2, rtol=1e-5)
+    np.testing.assert_allclose(total_variation(images), numpy_total_variation(images), rtol=1e-5)
     assert float(total_variation(np.full((1, 8, 8, 3), 0.3, np.float32))) == 0.0
     # One vertical step of 1 in one channel of a 2x2x1 image: l2_loss 2 * 0.5 over 1 * 2 * 1.
     step = np.array([[[[0.0], [0.0]], [[1.0], [1.0]]]], np.float32)

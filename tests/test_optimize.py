@@ -2,8 +2,8 @@
 
 The VGG is randomly initialised (weights=None, `--vgg_weights none`): nothing is
 downloaded, and it computes what the ImageNet VGG computes, only with other features.
-Images are tiny (32-48 px). With a random VGG, Magenta's style weights (0.5e-3) make the
-style term negligible, so most tests use unit style weights. The loss-decrease checks test
+Images are tiny (32-48 px). Most tests use unit style weights, so the style term is
+not dwarfed by the others whatever the random VGG's features. The loss-decrease checks test
 the optimizers, whatever the VGG; the fast-vs-noise check compares each loss term.
 """
 

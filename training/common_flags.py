@@ -8,7 +8,7 @@ import json
 
 from absl import flags
 
-from arbitrary_style import cli
+from arbitrary_style import loss_flags
 from arbitrary_style.errors import UserError
 from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
 from training.data import StyleAugmentation
@@ -57,9 +57,12 @@ def define_optimizer_flags():
     flags.DEFINE_integer("train_steps", 100_000, "Total optimizer steps.", lower_bound=1)
     flags.DEFINE_float("learning_rate", 1e-5, "Adam learning rate (Magenta's default).",
                        lower_bound=0)
+    flags.DEFINE_float("clip_gradient_norm", 0.0, "Clip each variable's gradient (of the "
+                       "global batch) to this L2 norm, as Magenta's clip_gradient_norm; "
+                       "0 = off (Magenta's default).", lower_bound=0)
     flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy: "
-                      "default (one device), mirrored (all local GPUs), multi_worker "
-                      "(several machines, TF_CONFIG).")
+                      "default (one device), mirrored (all local GPUs, else the logical CPUs), "
+                      "multi_worker (several machines, TF_CONFIG).")
     flags.DEFINE_integer("log_every", 10, "Progress line every N steps.", lower_bound=1)
     flags.DEFINE_integer("summary_every", 100, "TensorBoard scalars every N steps.",
                          lower_bound=1)
@@ -86,7 +89,7 @@ def data_config():
 
 
 def loss_network_config():
-    losses, vgg_weights = cli.loss_from_flags()
+    losses, vgg_weights = loss_flags.loss_from_flags()
     return LossNetworkConfig(losses=losses, vgg_weights=vgg_weights)
 
 
@@ -95,7 +98,8 @@ def optimizer_config():
     loop = LoopConfig(model_dir=FLAGS.model_dir, train_steps=FLAGS.train_steps,
                       log_every=FLAGS.log_every, summary_every=FLAGS.summary_every,
                       image_summary_every=FLAGS.image_summary_every, save_every=FLAGS.save_every)
-    return OptimizerConfig(loop=loop, learning_rate=FLAGS.learning_rate, strategy=FLAGS.strategy)
+    return OptimizerConfig(loop=loop, learning_rate=FLAGS.learning_rate, strategy=FLAGS.strategy,
+                           clip_gradient_norm=FLAGS.clip_gradient_norm)
 
 
 def require(*names):

@@ -28,6 +28,7 @@ class OptimizerConfig:
     loop: LoopConfig
     learning_rate: float = 1e-5  # Magenta's default.
     strategy: str = "default"
+    clip_gradient_norm: float = 0.0  # > 0: clip each gradient to this norm (Magenta's); 0: off.
 
 
 @dataclasses.dataclass(frozen=True)

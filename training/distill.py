@@ -16,14 +16,14 @@ import keras
 import tensorflow as tf
 from absl import flags
 
-from arbitrary_style import cli
+from arbitrary_style import cli, loss_flags
 from arbitrary_style.errors import UserError
 from arbitrary_style.losses import StyleLoss
 from arbitrary_style.model import ModelConfig, StyleModel
 from arbitrary_style.weights import store
 from training import common_flags, data, run_dir
 from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
-from training.loop import TrainingLoop, is_chief, make_strategy
+from training.loop import TrainingLoop, apply_gradients, is_chief, make_strategy
 from training.run_dir import RunConfig
 
 
@@ -79,7 +79,8 @@ def distill(config):
                 total += config.stylization_loss_weight * parts["stylization"]
             parts["total"] = total
             scaled = total / strategy.num_replicas_in_sync
-        optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables, strict=True))
+        apply_gradients(optimizer, tape.gradient(scaled, variables), variables,
+                        config.optimizer.clip_gradient_norm)
         return parts
 
     def make_dataset(start_step):  # Seeded by the start step: resumed runs are reproducible.
@@ -107,7 +108,7 @@ def distill(config):
 
 def define_flags():
     common_flags.define_data_flags()
-    cli.define_loss_flags()
+    loss_flags.define_loss_flags()
     common_flags.define_optimizer_flags()
     flags.DEFINE_string("teacher_weights", None, "The teacher: project weights (a cache name "
                         "or a weights directory) of any backbone.")

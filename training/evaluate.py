@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 
-from arbitrary_style import cli
+from arbitrary_style import cli, loss_flags
 from arbitrary_style.atomic import atomic_file
 from arbitrary_style.errors import UserError
 from arbitrary_style.image_io import save_image
@@ -142,7 +142,7 @@ def evaluate(config):
 
 def define_flags():
     common_flags.define_data_flags()
-    cli.define_loss_flags()
+    loss_flags.define_loss_flags()
     flags.DEFINE_string("weights", None, "Project weights to evaluate (a cache name or a "
                         "weights directory).")
     flags.DEFINE_string("model_dir", None, "Or: a training run whose latest checkpoint to "

@@ -21,15 +21,33 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 def make_strategy(name):
-    """A tf.distribute strategy: default (one device), mirrored (all local GPUs), or
-    multi_worker (several machines, configured by the TF_CONFIG environment variable)."""
+    """A tf.distribute strategy: default (one device), mirrored (all local GPUs, else the
+    logical CPUs), or multi_worker (several machines, configured by the TF_CONFIG environment
+    variable)."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise UserError(f"unknown --strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def apply_gradients(optimizer, gradients, variables, clip_gradient_norm=0.0):
+    """Applies this replica's `gradients` (of its share of the global batch's mean loss).
+
+    With `clip_gradient_norm` > 0 each variable's gradient of the global batch is clipped to
+    that norm, as Magenta's (slim's) `clip_gradient_norm`. Keras's `clipnorm` would clip each
+    replica's part instead, so the sum over replicas is taken here, clipped, and handed to the
+    optimizer as equal shares (it sums the replicas' gradients again).
+    """
+    if clip_gradient_norm > 0:
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync
+        gradients = [tf.clip_by_norm(gradient, clip_gradient_norm) / replicas for gradient in
+                     context.all_reduce(tf.distribute.ReduceOp.SUM, list(gradients))]
+    optimizer.apply_gradients(zip(gradients, variables, strict=True))
 
 
 @dataclasses.dataclass(frozen=True)

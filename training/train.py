@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 from absl import flags, logging
 
-from arbitrary_style import cli
+from arbitrary_style import cli, loss_flags
 from arbitrary_style.errors import UserError
 from arbitrary_style.image_io import load_image
 from arbitrary_style.losses import StyleLoss
@@ -32,7 +32,7 @@ from arbitrary_style.transformer import STYLE_VECTOR_SIZE
 from arbitrary_style.weights import store
 from training import common_flags, data, run_dir
 from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
-from training.loop import TrainingLoop, is_chief, make_strategy
+from training.loop import TrainingLoop, apply_gradients, is_chief, make_strategy
 from training.run_dir import RunConfig
 
 
@@ -136,7 +136,8 @@ def train(config):
             stylized = model.transformer(content, vectors, training=True)
             total, parts = loss_net(stylized, content, style)
             scaled = total / strategy.num_replicas_in_sync
-        optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables, strict=True))
+        apply_gradients(optimizer, tape.gradient(scaled, variables), variables,
+                        config.optimizer.clip_gradient_norm)
         return parts
 
     def image_fn(batch):
@@ -169,7 +170,7 @@ def train(config):
 
 def define_flags():
     common_flags.define_data_flags()
-    cli.define_loss_flags()
+    loss_flags.define_loss_flags()
     common_flags.define_optimizer_flags()
     flags.DEFINE_enum("backbone", None, ["mobilenet_v2", "inception_v3"], "Style predictor "
                       "backbone (default: that of --init_weights, else inception_v3).")

@@ -7,22 +7,44 @@
         [model.predict_style(style.load_image(p)) for p in ("a.jpg", "b.jpg")], [0.7, 0.3])
     vector = style.apply_strength(vector, model.predict_style(content), 0.8)
     style.save_image(model.stylize(content, vector, preserve_colors=False), "out.png")
+
+The names below are imported on first use, so a command's `--help` and argument errors
+do not wait for TensorFlow.
 """
+
+import importlib
 
 from arbitrary_style import quiet_tensorflow
 
 quiet_tensorflow.install()
 
-from arbitrary_style.errors import UserError  # noqa: E402 (after the quiet import hook)
-from arbitrary_style.image_io import load_image, save_image  # noqa: E402
-from arbitrary_style.model import (ModelConfig, StyleModel, apply_strength, blend_style_vectors,
-                                   transfer_luminance)
-from arbitrary_style.weights.store import load_model, resolve_weights
+__version__ = "0.1.0"
+
+_LAZY = {
+    "UserError": "arbitrary_style.errors",
+    "load_image": "arbitrary_style.image_io",
+    "save_image": "arbitrary_style.image_io",
+    "ModelConfig": "arbitrary_style.model",
+    "StyleModel": "arbitrary_style.model",
+    "apply_strength": "arbitrary_style.model",
+    "blend_style_vectors": "arbitrary_style.model",
+    "transfer_luminance": "arbitrary_style.model",
+    "load_model": "arbitrary_style.weights.store",
+    "resolve_weights": "arbitrary_style.weights.store",
+}
 
 
 def load_pretrained(name_or_dir=None):
     """A StyleModel from a cache name, a weights directory, or (None) the default weights."""
+    from arbitrary_style.weights.store import load_model, resolve_weights
+
     return load_model(resolve_weights(name_or_dir))
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'arbitrary_style' has no attribute {name!r}")
 
 
 __all__ = ["ModelConfig", "StyleModel", "UserError", "apply_strength", "blend_style_vectors",

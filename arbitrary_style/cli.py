@@ -7,6 +7,7 @@ from absl import app, flags
 from arbitrary_style.errors import UserError
 
 FLAGS = flags.FLAGS
+flags.DEFINE_bool("version", False, "Print the arbitrary_style version and exit.")
 flags.DEFINE_bool("verbose", False, "Also show TensorFlow's own log lines (hidden by default; "
                   "ARBITRARY_STYLE_VERBOSE=1 does the same).")
 
@@ -55,6 +56,11 @@ def run(main, *, takes_arguments=False):
     _list_shared_flags_in_help()
 
     def guarded(argv):
+        if FLAGS.version:
+            from arbitrary_style import __version__
+
+            print(f"arbitrary_style {__version__}")
+            return 0
         try:
             if len(argv) > 1 and not takes_arguments:
                 raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")

@@ -1,0 +1,50 @@
+"""`arbitrary-style COMMAND [FLAGS]`: the console script that runs each `python -m` command.
+
+    arbitrary-style stylize --content photo.jpg --styles a.jpg:0.7,b.jpg:0.3
+    arbitrary-style weights list
+"""
+
+import runpy
+import sys
+
+# Command -> the module `python -m` runs for it.
+COMMANDS = {
+    "stylize": "arbitrary_style.stylize",
+    "optimize": "arbitrary_style.optimize",
+    "weights": "arbitrary_style.weights",
+    "train": "training.train",
+    "distill": "training.distill",
+    "evaluate": "training.evaluate",
+    "export-saved-model": "export.saved_model",
+    "export-hub": "export.hub",
+    "export-tflite": "export.tflite",
+    "export-tfjs": "export.tfjs",
+    "serve-demo": "export.web",
+}
+
+
+def usage():
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  python -m {module}" for name, module in COMMANDS.items()]
+    return ("usage: arbitrary-style COMMAND [FLAGS]   (arbitrary-style COMMAND --help for its "
+            "flags)\n\ncommands:\n" + "\n".join(lines))
+
+
+def main(argv=None):
+    """Runs `arbitrary-style COMMAND ...` as `python -m MODULE ...`; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        from arbitrary_style import __version__
+
+        print(f"arbitrary_style {__version__}")
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"error: unknown command {argv[0]!r}; choose one of {', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return 2
+    sys.argv = [f"arbitrary-style {argv[0]}", *argv[1:]]
+    runpy.run_module(COMMANDS[argv[0]], run_name="__main__", alter_sys=True)
+    return 0

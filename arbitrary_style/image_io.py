@@ -81,14 +81,15 @@ def load_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         ) from error
 
 
-def check_regular_file(path) -> None:
+def check_regular_file(path, role="image") -> None:
     """Raise UserError unless `path` is an existing regular file (checked with os.stat,
-    which never blocks: opening a FIFO, socket or device could hang or read forever)."""
+    which never blocks: opening a FIFO, socket or device could hang or read forever).
+    `role` names the file in the message ("style image", ...)."""
     path = os.fspath(path)
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise UserError(f"image file not found: {path}") from None
+        raise UserError(f"{role} file not found: {path}") from None
     except OSError as error:
         raise UserError(f"{path}: cannot read file ({_one_line(error)})") from None
     if stat.S_ISDIR(mode):

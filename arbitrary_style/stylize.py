@@ -303,7 +303,7 @@ def run(argv):
     outputs = plan_outputs(contents, contents + [p for p, _ in styles], FLAGS.output,
                            several=any(pathlib.Path(a).is_dir() for a in arguments))
     for path, _ in styles:  # Fail fast, and never open a FIFO or device.
-        image_io.check_regular_file(path)
+        image_io.check_regular_file(path, role="style image")
     budget = memory_budget(FLAGS.max_memory)
     weights_dir = store.resolve_weights(FLAGS.weights)
     config, _ = store.read_config(weights_dir)

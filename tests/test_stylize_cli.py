@@ -308,7 +308,7 @@ def _truncated_content(work, home):
 def _missing_style(work, home):
     copy_file(CONTENT, work / "photo.jpg")
     return ["--content", "photo.jpg", "--styles", f"{STYLE_A}:0.5,nostyle.jpg:0.5"], home, [
-        "nostyle.jpg", "not found"]
+        "style image file not found: nostyle.jpg"]
 
 
 def _malformed_style_weight(work, home):

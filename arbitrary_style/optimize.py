@@ -32,13 +32,10 @@ from tqdm import tqdm
 from arbitrary_style import cli, image_io, loss_flags
 from arbitrary_style.errors import UserError
 from arbitrary_style.losses import LossConfig, StyleLoss
-from arbitrary_style.model import (
-    MIN_CONTENT_SIDE,
-    blend_style_vectors,
-    limit_long_side,
-    transfer_luminance,
-)
-from arbitrary_style.stylize import parse_styles, plan_outputs
+from arbitrary_style import inference
+from arbitrary_style.image_io import limit_long_side, transfer_luminance
+from arbitrary_style.inference import parse_styles, plan_outputs
+from arbitrary_style.model_config import MIN_CONTENT_SIDE
 from arbitrary_style.weights import store
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -163,10 +160,9 @@ def fast_stylization(content, style_images, style_blend=None, weights=None):
 
     `weights` is a cache name or weights directory (None: the cached default weights).
     """
-    model = store.load_model(store.resolve_weights(weights))
-    vector = blend_style_vectors([model.predict_style(image) for image in style_images],
-                                 style_blend)
-    return model.stylize(content, vector)
+    model = inference.load(store.resolve_weights(weights), backend="tensorflow")
+    return inference.stylize(model, content,
+                             inference.style_vector(model, style_images, style_blend))
 
 
 def initial_image(init, content, style_images, style_blend=None, *, seed=0, weights=None):

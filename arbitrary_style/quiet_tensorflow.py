@@ -58,8 +58,9 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
 
 def install():
     """Makes the first `import tensorflow` quiet (no-op if verbose or already imported)."""
-    if (os.environ.get(VERBOSE_VARIABLE) or VERBOSE_FLAG in sys.argv
-            or "tensorflow" in sys.modules):
+    if VERBOSE_FLAG in sys.argv:
+        os.environ[VERBOSE_VARIABLE] = "1"
+    if os.environ.get(VERBOSE_VARIABLE) or "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not any(isinstance(finder, _QuietFinder) for finder in sys.meta_path):

@@ -22,10 +22,10 @@ from absl import flags
 
 from arbitrary_style import cli, image_io
 from arbitrary_style.errors import UserError
+from arbitrary_style import inference
+from arbitrary_style.inference import parse_styles, plan_outputs
 
 FLAGS = flags.FLAGS
-
-DEFAULT_MULTI_OUTPUT = "stylized"
 
 # Upper bounds of the size flags (see --help).
 MAX_CONTENT_SIZE = 8192
@@ -78,6 +78,10 @@ def define_flags():
                         "need more memory than this, e.g. 8G, 512M (K/M/G/T are powers of 1024; "
                         "a bare number is bytes). Default: "
                         f"{DEFAULT_MEMORY_SHARE:.0%} of the memory available at start.")
+    flags.DEFINE_enum("backend", "auto", list(inference.BACKENDS), "Where the networks run: "
+                      "light (onnxruntime graphs generated from the Keras model, built and "
+                      "cached once; no TensorFlow import afterwards), tensorflow (the Keras "
+                      "model), auto (light where it can be used, else tensorflow).")
     flags.DEFINE_bool("json", False, "Print a JSON summary of what was done on stdout.")
     flags.register_validator("strength", lambda value: math.isfinite(value),
                              message="--strength must be a finite number in [0, 1]")
@@ -141,7 +145,7 @@ def _format_bytes(count):
 def check_memory(path, alpha, content_size, budget):
     """Raises UserError when stylizing `path` would need more than `budget` bytes (from the
     header; files that cannot be read are left to `load_image` to report)."""
-    from arbitrary_style import model as model_lib
+    from arbitrary_style import inference as model_lib  # the memory estimate
 
     size = image_io.probe_size(path)
     if budget is None or size is None:
@@ -167,45 +171,6 @@ def check_memory(path, alpha, content_size, budget):
     raise UserError(f"{path}: stylizing {out[0]}x{out[1]} pixels needs an estimated "
                     f"{_format_bytes(needed)} of memory, over the budget of "
                     f"{_format_bytes(budget)} (--max_memory); {hint}")
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_styles(spec):
-    """'a.jpg:0.7,b.jpg' -> [(Path('a.jpg'), 0.7), (Path('b.jpg'), 1.0)].
-
-    `\\,` is a comma inside a path. The text after the last colon is the weight only when
-    it is a number (or the entry is not an existing file and that text looks like no path
-    part, e.g. `a.jpg:x`, which is an error); `a:b.jpg` is the path `a:b.jpg`.
-    """
-    if not spec or not spec.strip():
-        raise UserError("--styles is required: e.g. --styles a.jpg:0.7,b.jpg:0.3")
-    styles = []
-    for entry in re.split(r"(?<!\\),", spec):
-        entry = entry.replace("\\,", ",").strip()
-        path, sep, weight_text = entry.rpartition(":")
-        if (not sep or pathlib.Path(entry).is_file()
-                or (not _is_number(weight_text) and re.search(r"[./\\]", weight_text))):
-            path, weight_text = entry, "1"
-        try:
-            weight = float(weight_text)
-        except ValueError:
-            raise UserError(f"malformed --styles entry {entry!r}: weight {weight_text!r} "
-                            "is not a number (use PATH[:WEIGHT])") from None
-        if not path:
-            raise UserError(f"malformed --styles entry {entry!r}: missing the image path "
-                            f"(use PATH[:WEIGHT], entries separated by commas)")
-        if not weight > 0 or weight == float("inf"):
-            raise UserError(f"malformed --styles entry {entry!r}: weight must be a positive "
-                            "finite number")
-        styles.append((pathlib.Path(path), weight))
-    return styles
 
 
 def styles_from_flags(spec, paths, weights):
@@ -252,48 +217,8 @@ def collect_contents(arguments):
     return contents
 
 
-def plan_outputs(contents, inputs, output, *, several=False, suffix="_stylized"):
-    """Output path per content; never one of the inputs, never two contents on one path.
-
-    Outputs named here (no --output, or a directory) are CONTENT_STEM + `suffix` + .png.
-
-    The outputs go into a directory when there are several contents, when `several`
-    (the contents came from a directory), or when `output` is a directory (existing,
-    or named with a trailing slash).
-    """
-    inputs = {p.resolve() for p in inputs}
-    names_directory = bool(output) and (output.endswith("/") or pathlib.Path(output).is_dir())
-    several = several or len(contents) > 1 or names_directory
-    if several:
-        directory = pathlib.Path(output or DEFAULT_MULTI_OUTPUT)
-        if directory.is_file() or directory.suffix.lower() in image_io.SAVE_FORMATS:
-            raise UserError(f"--output {directory}: several content images need an output "
-                            "directory, not a file")
-        planned = [directory / f"{c.stem}{suffix}.png" for c in contents]
-    elif output:
-        if pathlib.Path(output).suffix.lower() not in image_io.SAVE_FORMATS:
-            raise UserError(f"--output {output}: unsupported extension; use one of "
-                            f"{', '.join(image_io.SAVE_FORMATS)}")
-        planned = [pathlib.Path(output)]
-    else:
-        planned = [pathlib.Path(f"{contents[0].stem}{suffix}.png")]
-    explicit = bool(output) and not several
-    outputs, taken = [], set(inputs)
-    for path in planned:
-        if path.resolve() in inputs and explicit:
-            raise UserError(f"--output {path} is one of the inputs; refusing to overwrite it")
-        candidate, n = path, 1
-        while candidate.resolve() in taken:
-            candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
-            n += 1
-        taken.add(candidate.resolve())
-        outputs.append(candidate)
-    return outputs
-
-
 def run(argv):
     """The command; returns the exit code (a UserError becomes one `error:` line)."""
-    from arbitrary_style import model as model_lib
     from arbitrary_style.weights import store
 
     started = time.perf_counter()
@@ -309,12 +234,10 @@ def run(argv):
     config, _ = store.read_config(weights_dir)
     if len(contents) == 1:  # Refuse before loading the model; several are checked each.
         check_memory(contents[0], config.alpha, FLAGS.content_size, budget)
-    model = store.load_model(weights_dir)
-
     style_images = [image_io.load_image(p, max_pixels=FLAGS.max_pixels) for p, _ in styles]
-    style_vector = model_lib.blend_style_vectors(
-        [model.predict_style(image, FLAGS.style_size) for image in style_images],
-        [w for _, w in styles])
+    model = inference.load(weights_dir, FLAGS.backend)
+    style_vector = inference.style_vector(model, style_images, [w for _, w in styles],
+                                          FLAGS.style_size)
 
     from tqdm import tqdm
 
@@ -333,7 +256,7 @@ def run(argv):
             failures.append({"content": str(content_path), "error": str(error)})
     summary = {
         "weights": str(weights_dir), "backbone": model.config.backbone,
-        "alpha": model.config.alpha,
+        "alpha": model.config.alpha, "backend": type(model).__name__,
         "styles": [{"path": str(p), "weight": w, "share": share} for (p, w), share
                    in zip(styles, style_shares([w for _, w in styles]), strict=True)],
         "strength": FLAGS.strength, "content_size": FLAGS.content_size,
@@ -354,19 +277,14 @@ def run(argv):
 
 
 def _stylize_one(model, content_path, output_path, style_vector):
-    from arbitrary_style import model as model_lib
-
     started = time.perf_counter()
     content = image_io.load_image(content_path, max_pixels=FLAGS.max_pixels)
     original_size = content.shape[1::-1]
-    if FLAGS.content_size:
-        content = model_lib.limit_long_side(content, FLAGS.content_size)
-    vector = style_vector
-    if FLAGS.strength < 1.0:
-        vector = model_lib.apply_strength(
-            style_vector, model.predict_style(content, FLAGS.style_size), FLAGS.strength)
     try:
-        stylized = model.stylize(content, vector, preserve_colors=FLAGS.preserve_colors)
+        stylized = inference.stylize(
+            model, content, style_vector, strength=FLAGS.strength,
+            content_size=FLAGS.content_size, style_size=FLAGS.style_size,
+            preserve_colors=FLAGS.preserve_colors)
     except ValueError as error:  # e.g. an image too small for the network
         raise UserError(f"{content_path}: {error}") from None
     image_io.save_image(stylized, output_path)

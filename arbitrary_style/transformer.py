@@ -4,10 +4,7 @@ import keras
 import tensorflow as tf
 
 from arbitrary_style.layers import Block, ConditionalInstanceNorm, SlimConv2D, batch_norm
-
-STYLE_VECTOR_SIZE = 100
-# The contract path halves the size twice; inputs are mirror-padded to a multiple of it.
-SIZE_MULTIPLE = 4
+from arbitrary_style.model_config import SIZE_MULTIPLE, STYLE_VECTOR_SIZE
 
 
 def _styled_conv(name, filters, kernel_size, activation):

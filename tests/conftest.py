@@ -26,7 +26,9 @@ def imported_model():
 
 @pytest.fixture(scope="session")
 def weights_home(tmp_path_factory, imported_model):
-    """An $ARBITRARY_STYLE_HOME whose cache holds the default weights."""
+    """An $ARBITRARY_STYLE_HOME whose cache holds the default weights and their light
+    (onnxruntime) graphs, built once per session."""
+    from arbitrary_style import light
     from arbitrary_style.weights import store
 
     home = tmp_path_factory.mktemp("arbitrary_style_home")
@@ -34,6 +36,7 @@ def weights_home(tmp_path_factory, imported_model):
     os.environ["ARBITRARY_STYLE_HOME"] = str(home)
     try:
         store.save_model(imported_model, store.cache_dir(store.DEFAULT_WEIGHTS), source="tests")
+        light.build_graphs(store.cache_dir(store.DEFAULT_WEIGHTS))
     finally:
         if previous is None:
             del os.environ["ARBITRARY_STYLE_HOME"]

@@ -160,11 +160,11 @@ def test_blend_with_huge_weights_stays_finite():
 
 
 def test_center_crop_aspect_bounds_style_strips():
-    assert model_lib.center_crop_aspect(np.zeros((3, 50000, 3))).shape == (3, 12, 3)
-    assert model_lib.center_crop_aspect(np.zeros((50000, 3, 3))).shape == (12, 3, 3)
-    assert model_lib.center_crop_aspect(np.zeros((2, 100, 400, 3))).shape == (2, 100, 400, 3)
+    assert image_io.center_crop_aspect(np.zeros((3, 50000, 3))).shape == (3, 12, 3)
+    assert image_io.center_crop_aspect(np.zeros((50000, 3, 3))).shape == (12, 3, 3)
+    assert image_io.center_crop_aspect(np.zeros((2, 100, 400, 3))).shape == (2, 100, 400, 3)
     strip = np.arange(20, dtype=np.float32).reshape(1, 20, 1).repeat(3, axis=2)
-    assert model_lib.center_crop_aspect(strip)[0, :, 0].tolist() == [8.0, 9.0, 10.0, 11.0]
+    assert image_io.center_crop_aspect(strip)[0, :, 0].tolist() == [8.0, 9.0, 10.0, 11.0]
 
 
 def test_fifo_is_refused_without_opening_it(tmp_path):

@@ -26,7 +26,7 @@ from PIL import Image
 from arbitrary_style import image_io
 from arbitrary_style.errors import UserError
 from arbitrary_style.losses import LossConfig, StyleLoss, gram_matrix, total_variation
-from arbitrary_style.model import limit_long_side, transfer_luminance
+from arbitrary_style.image_io import limit_long_side, transfer_luminance
 from arbitrary_style.optimize import OptimizeConfig, initial_image, optimize, optimize_image
 
 SHARED_IMAGES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "images"
@@ -221,7 +221,7 @@ def _tiny_content(tmp_path):
 
 
 def _fast_init_without_cached_weights(tmp_path):
-    return {"init": "fast"}, "not in the cache"
+    return {"init": "fast", "weights": "not-cached"}, "not in the cache"
 
 
 @pytest.mark.parametrize("make_case", [

@@ -335,8 +335,8 @@ def _weights_config_alpha_mismatch(work, home):
 
 
 def _no_cached_weights(work, home):
-    return ["--content", CONTENT, "--styles", STYLE_A], work.parent / "empty_home", [
-        "not in the cache", "python -m arbitrary_style.weights import"]
+    return ["--content", CONTENT, "--styles", STYLE_A, "--weights", "magenta"], \
+        work.parent / "empty_home", ["not in the cache", "python -m arbitrary_style.weights download"]
 
 
 def _over_max_pixels(work, home):

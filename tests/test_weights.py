@@ -137,8 +137,6 @@ def test_load_pretrained_reads_the_cache(weights_home, monkeypatch, imported_mod
 
 def test_resolve_weights_names_the_command_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(tmp_path))
-    with pytest.raises(UserError, match="python -m arbitrary_style.weights import --onnx"):
-        store.resolve_weights()
     with pytest.raises(UserError, match="download magenta"):
         store.resolve_weights("magenta")
 

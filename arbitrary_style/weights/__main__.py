@@ -92,9 +92,9 @@ def cmd_list(args):
     if args:
         raise UserError("list takes no arguments")
     names = store.cached_names()
-    if not names:
-        print(f"no weights in {store.home() / 'weights'}; get some with: "
-              "python -m arbitrary_style.weights import --onnx DIR  (or: download)")
+    if store.DEFAULT_WEIGHTS not in names:
+        print(f"{store.DEFAULT_WEIGHTS} (default, built in): backbone=mobilenet_v2 alpha=0.25 "
+              f"source=builtin:{store.DEFAULT_WEIGHTS} (written to the cache on first use)")
     for name in names:
         config, raw = store.read_config(store.cache_dir(name))
         default = " (default)" if name == store.DEFAULT_WEIGHTS else ""

@@ -10,20 +10,10 @@ import numpy as np
 
 from arbitrary_style.errors import UserError
 from arbitrary_style.weights.conventions import is_variable_name
+from arbitrary_style.weights.quantized import ONNX_DEFAULT_AXIS, QuantizedTensor, to_float
 
 LAYOUT = "OIHW"
 _DEQUANT_SUFFIX = "_dequant"
-
-
-def _dequantize(q, scale, zero_point, axis):
-    """`(q - zero_point) * scale`, per channel along `axis` when scale is a vector."""
-    q = q.astype(np.float64)
-    zero_point = zero_point.astype(np.float64)
-    if scale.ndim == 1 and q.ndim > 1:
-        shape = [1] * q.ndim
-        shape[axis] = -1
-        scale, zero_point = scale.reshape(shape), zero_point.reshape(shape)
-    return ((q - zero_point) * scale).astype(np.float32)
 
 
 def read_onnx_weights(path):
@@ -32,6 +22,11 @@ def read_onnx_weights(path):
     Handles int8/int32 QDQ weights (per-tensor or per-channel) and plain float
     initializers named like TF variables. Activation quantization is ignored.
     """
+    return {name: to_float(tensor) for name, tensor in read_onnx_tensors(path).items()}
+
+
+def read_onnx_tensors(path):
+    """Like `read_onnx_weights`, with each QDQ weight kept as its QuantizedTensor."""
     import onnx
     from onnx import numpy_helper
 
@@ -40,7 +35,7 @@ def read_onnx_weights(path):
     except Exception as error:  # onnx raises DecodeError, OSError, ... for bad files.
         raise UserError(f"cannot read ONNX file {path}: {error}".splitlines()[0]) from None
     initializers = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    weights = {}
+    tensors = {}
     for node in graph.node:
         if node.op_type != "DequantizeLinear" or node.input[0] not in initializers:
             continue
@@ -51,11 +46,11 @@ def read_onnx_weights(path):
         q, scale, zero_point = values[0], values[1], values[2]
         if zero_point is None:
             zero_point = np.zeros_like(scale, dtype=np.int32)
-        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-        weights[name] = _dequantize(q, scale, zero_point, axis)
+        axis = next((a.i for a in node.attribute if a.name == "axis"), ONNX_DEFAULT_AXIS)
+        tensors[name] = QuantizedTensor(q, scale, zero_point, axis)
     for name, array in initializers.items():
         if array.dtype == np.float32 and is_variable_name(name):
-            weights.setdefault(name, array)
-    if not weights:
+            tensors.setdefault(name, array)
+    if not tensors:
         raise UserError(f"{path} holds no Magenta-named weights")
-    return weights
+    return tensors

@@ -39,8 +39,9 @@ class KnownWeights:
 KNOWN_WEIGHTS = {
     DEFAULT_WEIGHTS: KnownWeights(
         "Magenta's mobile model: MobileNet-v2 predictor, alpha 0.25 (int8-trained values)",
-        get="python -m arbitrary_style.weights import --onnx DIR (DIR holds the Magenta "
-            "mobile ONNX pair arbitrary_predict.onnx / arbitrary_transform.onnx)"),
+        get="nothing: they are built into the package (or: python -m arbitrary_style.weights "
+            "import --onnx DIR, DIR holding the ONNX pair arbitrary_predict.onnx / "
+            "arbitrary_transform.onnx)"),
     "magenta": KnownWeights(
         "Magenta's released checkpoint: Inception-v3 predictor, alpha 1.0 (the paper's model)",
         get="python -m arbitrary_style.weights download magenta",

@@ -9,13 +9,14 @@ the cache live at `$ARBITRARY_STYLE_HOME/weights/<name>` (default
 import json
 import os
 import pathlib
+import sys
 import zipfile
 
 import numpy as np
 
 from arbitrary_style import atomic
 from arbitrary_style.errors import UserError
-from arbitrary_style.model import ModelConfig, StyleModel
+from arbitrary_style.model_config import ModelConfig
 from arbitrary_style.weights import registry
 from arbitrary_style.weights.registry import DEFAULT_WEIGHTS
 
@@ -60,7 +61,11 @@ def cached_names():
 
 
 def resolve_weights(name_or_dir=None):
-    """The weights directory for a path, a cache name, or (None) the default weights."""
+    """The weights directory for a path, a cache name, or (None) the default weights.
+
+    The default weights are built into the package: the first time they are asked for
+    and the cache lacks them, they are written into the cache (`install_builtin`).
+    """
     name_or_dir = str(name_or_dir or DEFAULT_WEIGHTS)
     path = pathlib.Path(name_or_dir)
     if path.is_dir():
@@ -70,9 +75,22 @@ def resolve_weights(name_or_dir=None):
                         "name (letters, digits and '-_.')")
     if cache_dir(name_or_dir).is_dir():
         return cache_dir(name_or_dir)
+    if name_or_dir == DEFAULT_WEIGHTS:
+        return install_builtin()
     known = registry.KNOWN_WEIGHTS.get(name_or_dir)
     hint = f"get them with: {known.get}" if known else "and it is not a weights directory either"
     raise UserError(f"weights {name_or_dir!r} are not in the cache ({home() / 'weights'}); {hint}")
+
+
+def install_builtin():
+    """Writes the package's built-in default weights into the cache; returns the directory."""
+    from arbitrary_style.weights import builtin
+
+    target = cache_dir(DEFAULT_WEIGHTS)
+    print(f"installing the built-in {DEFAULT_WEIGHTS} weights into {target} (once)",
+          file=sys.stderr)
+    save_model(builtin.builtin_model(), target, source=f"builtin:{DEFAULT_WEIGHTS}")
+    return target
 
 
 def save_model(model, directory, *, source=""):
@@ -127,6 +145,8 @@ def load_model(directory, *, expected_config=None):
     if expected_config is not None and config != expected_config:
         raise UserError(f"{directory} holds weights for {_describe(config)}, "
                         f"not {_describe(expected_config)}")
+    from arbitrary_style.model import StyleModel  # TensorFlow: only when a model is built.
+
     weights_path = pathlib.Path(directory) / WEIGHTS_FILE
     model = StyleModel(config)
     try:

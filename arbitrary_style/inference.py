@@ -1,0 +1,174 @@
+"""The one inference pipeline: inputs -> style vector -> stylized array -> output.
+
+The stylize command, the optimiser's `--init fast` and the batch and video paths call
+these. Nothing here imports TensorFlow: `load` picks the light onnxruntime path
+(`arbitrary_style.light`) or the Keras `StyleModel`, which share one inference API
+(`predict_style`, `stylize`, `config`).
+"""
+
+import pathlib
+import re
+
+import numpy as np
+
+from arbitrary_style import image_io
+from arbitrary_style.errors import UserError
+from arbitrary_style.model_config import (  # noqa: F401 (MIN_CONTENT_SIDE: for the commands)
+    DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE, STYLE_VECTOR_SIZE)
+
+BACKENDS = ("auto", "light", "tensorflow")
+DEFAULT_MULTI_OUTPUT = "stylized"
+
+# Peak memory of one stylization, bytes per output pixel: measured (ru_maxrss delta of
+# `stylize` on random 1024^2 and 2048^2 content, CPU, TF 2.21) ~130-180 at alpha 0.25 and
+# ~515-525 at alpha 1.0, i.e. about BASE + PER_ALPHA * alpha (rounded up).
+STYLIZE_BYTES_PER_PIXEL_BASE = 64
+STYLIZE_BYTES_PER_PIXEL_PER_ALPHA = 460
+# Decoding a content image: 8-bit pixels plus the float32 copy, per input pixel.
+LOAD_BYTES_PER_PIXEL = 16
+
+
+def estimate_stylize_bytes(input_size, output_size, alpha):
+    """Estimated peak bytes to load an image of `input_size` (w, h) and stylize it at
+    `output_size` (w, h) with a transformer of width `alpha`."""
+    per_pixel = STYLIZE_BYTES_PER_PIXEL_BASE + STYLIZE_BYTES_PER_PIXEL_PER_ALPHA * alpha
+    return int(input_size[0] * input_size[1] * LOAD_BYTES_PER_PIXEL
+               + output_size[0] * output_size[1] * per_pixel)
+
+
+def blend_style_vectors(vectors, weights=None):
+    """Weighted mean `sum_i w_i v_i / sum_i w_i` of style vectors; weights must be > 0."""
+    vectors = np.asarray(vectors, np.float32).reshape(-1, STYLE_VECTOR_SIZE)
+    weights = np.ones(len(vectors)) if weights is None else np.asarray(weights, np.float64)
+    if weights.shape != (len(vectors),):
+        raise ValueError(f"got {len(vectors)} style vectors but {weights.size} weights")
+    if not np.all(np.isfinite(weights)) or np.any(weights <= 0):
+        raise ValueError(f"style weights must be positive numbers, got {weights.tolist()}")
+    weights = weights / weights.max()  # in (0, 1]: the sum cannot overflow (e.g. 1e308s)
+    return (weights @ vectors / weights.sum()).astype(np.float32)
+
+
+def apply_strength(style_vector, content_vector, strength):
+    """Identity interpolation: `s * style + (1 - s) * content`, s in [0, 1] (1 = full style)."""
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be between 0 and 1, got {strength}")
+    return (strength * np.asarray(style_vector, np.float32)
+            + (1.0 - strength) * np.asarray(content_vector, np.float32))
+
+
+
+def load(weights_dir, backend="auto"):
+    """The model of `weights_dir` on `backend`.
+
+    "light": onnxruntime graphs generated from the Keras model (built and cached on first
+    use, which imports TensorFlow once); "tensorflow": the Keras StyleModel; "auto": light
+    where onnxruntime is installed and the graphs can be built or are cached, else TensorFlow.
+    """
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend != "tensorflow":
+        try:
+            from arbitrary_style import light
+
+            return light.LightModel.load(weights_dir) or light.LightModel.build(weights_dir)
+        except (ImportError, UserError):
+            if backend == "light":
+                raise
+    from arbitrary_style.weights import store
+
+    return store.load_model(weights_dir)
+
+
+def style_vector(model, style_images, weights=None, style_size=DEFAULT_STYLE_SIZE):
+    """The blended style vector of style images [H,W,3] with weights > 0."""
+    return blend_style_vectors([model.predict_style(image, style_size) for image in style_images],
+                               weights)
+
+
+def stylize(model, content, vector, *, strength=1.0, content_size=None,
+            style_size=DEFAULT_STYLE_SIZE, preserve_colors=False):
+    """Content [H,W,3] -> stylized array: shrunk to `content_size` on its longer side (None or
+    0: as is), the style vector blended with the content's own by `strength`."""
+    if content_size:
+        content = image_io.limit_long_side(content, content_size)
+    if strength < 1.0:
+        vector = apply_strength(vector, model.predict_style(content, style_size), strength)
+    return model.stylize(content, vector, preserve_colors=preserve_colors)
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_styles(spec):
+    """'a.jpg:0.7,b.jpg' -> [(Path('a.jpg'), 0.7), (Path('b.jpg'), 1.0)].
+
+    `\\,` is a comma inside a path. The text after the last colon is the weight only when
+    it is a number (or the entry is not an existing file and that text looks like no path
+    part, e.g. `a.jpg:x`, which is an error); `a:b.jpg` is the path `a:b.jpg`.
+    """
+    if not spec or not spec.strip():
+        raise UserError("--styles is required: e.g. --styles a.jpg:0.7,b.jpg:0.3")
+    styles = []
+    for entry in re.split(r"(?<!\\),", spec):
+        entry = entry.replace("\\,", ",").strip()
+        path, sep, weight_text = entry.rpartition(":")
+        if (not sep or pathlib.Path(entry).is_file()
+                or (not _is_number(weight_text) and re.search(r"[./\\]", weight_text))):
+            path, weight_text = entry, "1"
+        try:
+            weight = float(weight_text)
+        except ValueError:
+            raise UserError(f"malformed --styles entry {entry!r}: weight {weight_text!r} "
+                            "is not a number (use PATH[:WEIGHT])") from None
+        if not path:
+            raise UserError(f"malformed --styles entry {entry!r}: missing the image path "
+                            f"(use PATH[:WEIGHT], entries separated by commas)")
+        if not weight > 0 or weight == float("inf"):
+            raise UserError(f"malformed --styles entry {entry!r}: weight must be a positive "
+                            "finite number")
+        styles.append((pathlib.Path(path), weight))
+    return styles
+
+
+def plan_outputs(contents, inputs, output, *, several=False, suffix="_stylized"):
+    """Output path per content; never one of the inputs, never two contents on one path.
+
+    Outputs named here (no --output, or a directory) are CONTENT_STEM + `suffix` + .png.
+
+    The outputs go into a directory when there are several contents, when `several`
+    (the contents came from a directory), or when `output` is a directory (existing,
+    or named with a trailing slash).
+    """
+    inputs = {p.resolve() for p in inputs}
+    names_directory = bool(output) and (output.endswith("/") or pathlib.Path(output).is_dir())
+    several = several or len(contents) > 1 or names_directory
+    if several:
+        directory = pathlib.Path(output or DEFAULT_MULTI_OUTPUT)
+        if directory.is_file() or directory.suffix.lower() in image_io.SAVE_FORMATS:
+            raise UserError(f"--output {directory}: several content images need an output "
+                            "directory, not a file")
+        planned = [directory / f"{c.stem}{suffix}.png" for c in contents]
+    elif output:
+        if pathlib.Path(output).suffix.lower() not in image_io.SAVE_FORMATS:
+            raise UserError(f"--output {output}: unsupported extension; use one of "
+                            f"{', '.join(image_io.SAVE_FORMATS)}")
+        planned = [pathlib.Path(output)]
+    else:
+        planned = [pathlib.Path(f"{contents[0].stem}{suffix}.png")]
+    explicit = bool(output) and not several
+    outputs, taken = [], set(inputs)
+    for path in planned:
+        if path.resolve() in inputs and explicit:
+            raise UserError(f"--output {path} is one of the inputs; refusing to overwrite it")
+        candidate, n = path, 1
+        while candidate.resolve() in taken:
+            candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+            n += 1
+        taken.add(candidate.resolve())
+        outputs.append(candidate)
+    return outputs

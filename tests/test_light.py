@@ -1,0 +1,119 @@
+"""The light (onnxruntime) path agrees with the TensorFlow StyleModel and imports no TF."""
+
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import CONTENT_DIR, STYLE_DIR, image_paths, load_rgb
+
+
+@pytest.fixture(scope="session")
+def light_weights(tmp_path_factory, imported_model):
+    from arbitrary_style.weights import store
+
+    directory = tmp_path_factory.mktemp("light") / "weights"
+    store.save_model(imported_model, directory, source="tests")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def light_cache(tmp_path_factory, light_weights):
+    """A cache home holding the light graphs of `light_weights` (built once)."""
+    home = tmp_path_factory.mktemp("light_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARBITRARY_STYLE_HOME", str(home))
+        from arbitrary_style import light
+
+        light.build_graphs(light_weights)
+    return home
+
+
+@pytest.fixture
+def light_home(light_cache, monkeypatch):
+    """Tests that look at the cache see the session's built graphs."""
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(light_cache))
+
+
+@pytest.fixture(scope="session")
+def light_model(light_cache, light_weights):
+    from arbitrary_style import light
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARBITRARY_STYLE_HOME", str(light_cache))
+        return light.LightModel.load(light_weights)
+
+
+def _cosine(a, b):
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("height,width", [(384, 384), (301, 457)])
+def test_stylize_agrees_with_tensorflow(imported_model, light_model, height, width):
+    from PIL import Image
+
+    content = load_rgb(image_paths(CONTENT_DIR)[0])
+    content = np.asarray(Image.fromarray((content * 255).astype(np.uint8)).resize(
+        (width, height), Image.BILINEAR), np.float32) / 255
+    vector = imported_model.predict_style(load_rgb(image_paths(STYLE_DIR)[0]))
+    for preserve in (False, True):
+        expected = imported_model.stylize(content, vector, preserve_colors=preserve)
+        got = light_model.stylize(content, vector, preserve_colors=preserve)
+        assert got.shape == expected.shape == (height, width, 3)
+        assert np.abs(got - expected).mean() <= 1e-3
+
+
+def test_batch_matches_single_images(light_model, imported_model):
+    contents = np.stack([load_rgb(p)[:40, :52] for p in image_paths(CONTENT_DIR)[:2]])
+    vectors = imported_model.predict_style(np.stack([load_rgb(p, 64) for p in
+                                                     image_paths(STYLE_DIR)[:2]]))
+    batch = light_model.stylize(contents, vectors)
+    assert batch.shape == contents.shape
+    for content, vector, out in zip(contents, vectors, batch, strict=True):
+        np.testing.assert_allclose(out, light_model.stylize(content, vector), atol=1e-5)
+        assert np.abs(out - imported_model.stylize(content, vector)).mean() <= 1e-3
+
+
+@pytest.mark.parametrize("size", [256, 123])
+def test_style_vector_cosine(imported_model, light_model, size):
+    style = load_rgb(image_paths(STYLE_DIR)[1], 400)[:, :300]  # resized and aspect-cropped
+    assert _cosine(light_model.predict_style(style, size),
+                   imported_model.predict_style(style, size)) >= 0.9999
+
+
+def test_resize_matches_tensorflow():
+    from arbitrary_style import light, model
+
+    style = load_rgb(image_paths(STYLE_DIR)[1], 200)[:, :150]
+    for size in (64, 300):
+        assert np.abs(light.resize_short_side(style, size)
+                      - model.resize_short_side(style, size)).max() < 1e-4
+
+
+def test_import_does_not_load_tensorflow():
+    code = ("import sys, arbitrary_style.light; "
+            "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+def test_cache_reused_and_keyed_by_weights(light_home, light_weights, tmp_path):
+    import shutil
+
+    from arbitrary_style import light
+
+    built = light.graphs_dir(light_weights)
+    stamp = (built / "transfer.onnx").stat().st_mtime_ns
+    assert light.build_graphs(light_weights) == built
+    assert (built / "transfer.onnx").stat().st_mtime_ns == stamp
+    changed = tmp_path / "changed"
+    shutil.copytree(light_weights, changed)
+    with np.load(changed / "weights.npz") as archive:
+        arrays = dict(archive)
+    name = sorted(arrays)[0]
+    arrays[name] = arrays[name] + 1e-3
+    np.savez(changed / "weights.npz", **arrays)
+    assert light.graphs_dir(changed) != built
+    assert light.LightModel.load(changed) is None

@@ -11,12 +11,13 @@ import numpy as np
 import tensorflow as tf
 
 from arbitrary_style.image_io import center_crop_aspect, resize_short_side, transfer_luminance
-from arbitrary_style.predictor import build_style_predictor
-from arbitrary_style.inference import (  # noqa: F401 (the Python API's names)
+from arbitrary_style.inference import (  # noqa: F401 (re-exported: the Python API's names)
     apply_strength, blend_style_vectors, estimate_stylize_bytes)
-from arbitrary_style.model_config import (  # noqa: F401
+from arbitrary_style.model_config import (  # noqa: F401 (re-exported)
     DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE, STYLE_VECTOR_SIZE, ModelConfig)
+from arbitrary_style.predictor import build_style_predictor
 from arbitrary_style.transformer import StyleTransferNetwork
+
 
 class StyleModel:
     """The style prediction network and the style transfer network, ready for inference.

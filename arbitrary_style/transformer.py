@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from arbitrary_style.layers import Block, ConditionalInstanceNorm, SlimConv2D, batch_norm
-from arbitrary_style.model_config import SIZE_MULTIPLE, STYLE_VECTOR_SIZE
+from arbitrary_style.model_config import SIZE_MULTIPLE, STYLE_VECTOR_SIZE  # noqa: F401 (re-exported)
 
 
 def _styled_conv(name, filters, kernel_size, activation):

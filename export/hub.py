@@ -9,7 +9,9 @@
 
 Content and style are float32 [B, H, W, 3] in [0, 1]; like Magenta's module, the style
 image is used at the size given (resize it to 256 px, as the networks were trained).
-The module is a SavedModel, so it also has all the signatures of `export.saved_model`.
+The module is a SavedModel, so it also has all the signatures of `export.saved_model`;
+its `serving_default` uses the published module's names (`placeholder`, `placeholder_1`
+-> `output_0`), as TF Serving clients of that module expect.
 """
 
 import tensorflow as tf

@@ -3,7 +3,9 @@
   python -m export.saved_model --weights magenta-mobile --output exported/saved_model
 
 Signatures (images float32 NHWC in [0, 1], any batch and size):
-  serving_default = stylize(content, style) -> {"stylized"}   one style image, or one per content
+  serving_default(placeholder, placeholder_1) -> {"output_0"}  the published TF-Hub module's
+      names (magenta/arbitrary-image-stylization-v1-256): content, style -> stylized
+  stylize(content, style) -> {"stylized"}   one style image, or one per content
   predict_style(style) -> {"style_vector": [B, 100]}
   transfer(content, style_vector [B or 1, 100]) -> {"stylized"}
 Style images are used at the size given; the networks were trained with 256 px styles.
@@ -51,10 +53,16 @@ class StylizationModule(tf.Module):
         def stylize(content, style):
             return transfer(content, predict_style(style)["style_vector"])
 
+        @tf.function(input_signature=[IMAGES, IMAGES])
+        def serving_default(placeholder, placeholder_1):
+            """`stylize` under the published module's names, for its TF Serving clients."""
+            return {"output_0": stylize(placeholder, placeholder_1)["stylized"]}
+
         self.predict_style, self.transfer, self.stylize = predict_style, transfer, stylize
+        self.serving_default = serving_default
 
     def signatures(self):
-        return {"serving_default": self.stylize, "stylize": self.stylize,
+        return {"serving_default": self.serving_default, "stylize": self.stylize,
                 "predict_style": self.predict_style, "transfer": self.transfer}
 
 

@@ -42,7 +42,8 @@ from absl import flags
 
 from arbitrary_style import atomic, cli, image_io
 from arbitrary_style.errors import UserError
-from arbitrary_style.model import MIN_CONTENT_SIDE, resize_short_side
+from arbitrary_style.image_io import resize_short_side
+from arbitrary_style.model_config import MIN_CONTENT_SIDE
 from arbitrary_style.transformer import SIZE_MULTIPLE, STYLE_VECTOR_SIZE
 from arbitrary_style.weights import store
 

@@ -38,11 +38,10 @@ def test_every_signature_matches_the_library(imported_model, saved_model_dir):
     expected = imported_model.stylize(CONTENTS, vectors)
     predicted = loaded.signatures["predict_style"](style=tf.constant(STYLES))["style_vector"]
     np.testing.assert_allclose(predicted.numpy(), vectors, atol=1e-5)
-    for name in ("serving_default", "stylize"):
-        stylized = loaded.signatures[name](content=tf.constant(CONTENTS),
-                                           style=tf.constant(STYLES))["stylized"].numpy()
-        assert stylized.shape == (2, 98, 75, 3)  # any size, not only multiples of 4
-        np.testing.assert_allclose(stylized, expected, atol=1e-4)
+    stylized = loaded.signatures["stylize"](content=tf.constant(CONTENTS),
+                                            style=tf.constant(STYLES))["stylized"].numpy()
+    assert stylized.shape == (2, 98, 75, 3)  # any size, not only multiples of 4
+    np.testing.assert_allclose(stylized, expected, atol=1e-4)
     transferred = loaded.signatures["transfer"](content=tf.constant(CONTENTS),
                                                 style_vector=tf.constant(vectors))["stylized"]
     np.testing.assert_allclose(transferred.numpy(), expected, atol=1e-4)
@@ -59,6 +58,14 @@ def test_hub_module_is_used_like_magentas(imported_model, hub_dir):
     module = hub.load(str(hub_dir))
     stylized = module(tf.constant(content), tf.constant(style))[0]
     np.testing.assert_allclose(stylized.numpy(), expected, atol=1e-4)
+    # TF Serving clients of the published module: its serving_default names, exactly.
+    serving = module.signatures["serving_default"]
+    assert set(serving.structured_input_signature[1]) == {"placeholder", "placeholder_1"}
+    assert list(serving.structured_outputs) == ["output_0"]
+    served = serving(placeholder=tf.constant(CONTENTS), placeholder_1=tf.constant(STYLES))
+    np.testing.assert_allclose(served["output_0"].numpy(), imported_model.stylize(
+        CONTENTS, imported_model.predict_style(STYLES, size=None)), atol=1e-4)
+    assert set(module.signatures) == {"serving_default", "stylize", "predict_style", "transfer"}
     assert np.abs(expected - content).mean() > 0.05  # a real stylization, not the content
 
     import tf_keras  # hub.KerasLayer is a tf_keras layer.

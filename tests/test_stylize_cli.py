@@ -22,7 +22,7 @@ from PIL import Image
 
 from arbitrary_style import image_io
 from arbitrary_style.errors import UserError
-from arbitrary_style.stylize import parse_styles
+from arbitrary_style.inference import parse_styles
 
 SHARED_IMAGES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "images"
 CONTENT = SHARED_IMAGES / "content" / "golden_gate_sq.jpg"  # 256x256
@@ -66,6 +66,19 @@ def error_lines(stderr):
 
 def describe(result):
     return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+
+def assert_one_error_line(result, fragments=()):
+    """A failed run: non-zero exit, no traceback, nothing on stdout, exactly one `error:`
+    line on stderr holding every fragment. Returns that line."""
+    assert result.returncode != 0, describe(result)
+    assert "Traceback" not in result.stderr, describe(result)
+    lines = our_stderr_lines(result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), describe(result)
+    for fragment in fragments:
+        assert fragment in lines[0], describe(result)
+    assert result.stdout == "", describe(result)
+    return lines[0]
 
 
 def assert_ok(result):
@@ -379,13 +392,7 @@ def test_bad_input_is_one_error_line_and_writes_nothing(make_case, weights_home,
     args, home, fragments = make_case(work, weights_home)
     before = snapshot(work)
     result = run_cli(args, cwd=work, home=home)
-    assert result.returncode != 0, describe(result)
-    assert "Traceback" not in result.stderr, describe(result)
-    lines = our_stderr_lines(result.stderr)
-    assert len(lines) == 1 and lines[0].startswith("error: "), describe(result)
-    for fragment in fragments:
-        assert fragment in lines[0], describe(result)
-    assert result.stdout == ""
+    assert_one_error_line(result, fragments)
     # No output, no hidden temporary file, and every input byte-identical.
     assert snapshot(work) == before
 
@@ -422,11 +429,7 @@ def test_parse_styles_reads_paths_and_weights(tmp_path, monkeypatch):
 def test_out_of_range_flag_value_is_one_error_line(weights_home, tmp_path):
     result = run_cli(["--content", CONTENT, "--styles", STYLE_A, "--strength", "1.5"],
                      cwd=tmp_path, home=weights_home)
-    assert result.returncode != 0, describe(result)
-    assert "Traceback" not in result.stderr
-    lines = our_stderr_lines(result.stderr)
-    assert len(lines) == 1 and lines[0].startswith("error: "), describe(result)
-    assert "--strength" in lines[0] and "[0.0, 1.0]" in lines[0]
+    assert_one_error_line(result, ["--strength", "[0.0, 1.0]"])
     assert os.listdir(tmp_path) == []
 
 

@@ -69,8 +69,8 @@ def build_graphs(weights_dir):
 
     if not os.environ.get(quiet_tensorflow.VERBOSE_VARIABLE):
         logging.getLogger("tf2onnx").setLevel(logging.WARNING)
+    model = store.load_model(weights_dir)  # First: bad weights fail before any message.
     print(f"building the light inference graphs (once, cached in {target})", file=sys.stderr)
-    model = store.load_model(weights_dir)
     image_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="image")
     vector_spec = tf.TensorSpec([None, STYLE_VECTOR_SIZE], tf.float32, name="style_vector")
     functions = {

@@ -56,7 +56,6 @@ def apply_strength(style_vector, content_vector, strength):
             + (1.0 - strength) * np.asarray(content_vector, np.float32))
 
 
-
 def load(weights_dir, backend="auto"):
     """The model of `weights_dir` on `backend`.
 

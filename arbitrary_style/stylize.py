@@ -145,8 +145,6 @@ def _format_bytes(count):
 def check_memory(path, alpha, content_size, budget):
     """Raises UserError when stylizing `path` would need more than `budget` bytes (from the
     header; files that cannot be read are left to `load_image` to report)."""
-    from arbitrary_style import inference as model_lib  # the memory estimate
-
     size = image_io.probe_size(path)
     if budget is None or size is None:
         return
@@ -155,18 +153,18 @@ def check_memory(path, alpha, content_size, budget):
     if content_size and max(width, height) > content_size:
         scale = content_size / max(width, height)
     out = (max(1, round(width * scale)), max(1, round(height * scale)))
-    needed = model_lib.estimate_stylize_bytes(size, out, alpha)
+    needed = inference.estimate_stylize_bytes(size, out, alpha)
     if needed <= budget:
         return
-    per_pixel = (model_lib.STYLIZE_BYTES_PER_PIXEL_BASE
-                 + model_lib.STYLIZE_BYTES_PER_PIXEL_PER_ALPHA * alpha)
-    room = budget - width * height * model_lib.LOAD_BYTES_PER_PIXEL
+    per_pixel = (inference.STYLIZE_BYTES_PER_PIXEL_BASE
+                 + inference.STYLIZE_BYTES_PER_PIXEL_PER_ALPHA * alpha)
+    room = budget - width * height * inference.LOAD_BYTES_PER_PIXEL
     hint = (f"decoding the {width}x{height} image alone needs about "
-            f"{_format_bytes(width * height * model_lib.LOAD_BYTES_PER_PIXEL)}; use a smaller "
+            f"{_format_bytes(width * height * inference.LOAD_BYTES_PER_PIXEL)}; use a smaller "
             "image or a larger --max_memory")
     if room > 0:
         fit = int(max(out) * math.sqrt(room / (out[0] * out[1] * per_pixel)))
-        if fit >= model_lib.MIN_CONTENT_SIDE:
+        if fit >= inference.MIN_CONTENT_SIDE:
             hint = f"use --content_size {min(fit, MAX_CONTENT_SIZE)} or less"
     raise UserError(f"{path}: stylizing {out[0]}x{out[1]} pixels needs an estimated "
                     f"{_format_bytes(needed)} of memory, over the budget of "

@@ -28,6 +28,13 @@ def undash_flag_names(argv):
     return result
 
 
+def version_line():
+    """What `--version` prints."""
+    from arbitrary_style import __version__
+
+    return f"arbitrary_style {__version__}"
+
+
 def _parse_flags(argv):
     try:
         return flags.FLAGS(undash_flag_names(argv))
@@ -57,9 +64,7 @@ def run(main, *, takes_arguments=False):
 
     def guarded(argv):
         if FLAGS.version:
-            from arbitrary_style import __version__
-
-            print(f"arbitrary_style {__version__}")
+            print(version_line())
             return 0
         try:
             if len(argv) > 1 and not takes_arguments:

@@ -37,9 +37,9 @@ def main(argv=None):
         print(usage())
         return 0
     if argv[0] == "--version":
-        from arbitrary_style import __version__
+        from arbitrary_style.cli import version_line
 
-        print(f"arbitrary_style {__version__}")
+        print(version_line())
         return 0
     if argv[0] not in COMMANDS:
         print(f"error: unknown command {argv[0]!r}; choose one of {', '.join(COMMANDS)}",

@@ -65,17 +65,27 @@ def load(weights_dir, backend="auto"):
     """
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend != "tensorflow":
-        try:
-            from arbitrary_style import light
-
-            return light.LightModel.load(weights_dir) or light.LightModel.build(weights_dir)
-        except (ImportError, UserError):
-            if backend == "light":
-                raise
     from arbitrary_style.weights import store
 
-    return store.load_model(weights_dir)
+    if backend == "tensorflow":
+        return store.load_model(weights_dir)
+    from arbitrary_style import light
+
+    try:
+        cached = light.LightModel.load(weights_dir)
+    except ImportError:  # onnxruntime is not installed
+        if backend == "light":
+            raise
+        cached = None
+    if cached is not None:
+        return cached
+    keras_model = store.load_model(weights_dir)  # Bad weights fail here, once.
+    try:
+        return light.LightModel.build(weights_dir, keras_model)
+    except (ImportError, UserError):  # no converter, or the graphs cannot be written
+        if backend == "light":
+            raise
+        return keras_model
 
 
 def style_vector(model, style_images, weights=None, style_size=DEFAULT_STYLE_SIZE):

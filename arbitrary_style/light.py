@@ -31,6 +31,8 @@ from arbitrary_style.weights import store
 
 OPSET = 17
 GRAPH_FILES = {"predict": "predict.onnx", "transfer": "transfer.onnx"}
+
+
 def _converter_version():
     return {name: importlib.metadata.version(name) for name in ("tf2onnx", "tensorflow", "keras")}
 
@@ -57,8 +59,9 @@ def graphs_dir(weights_dir):
     return store.home() / "graphs" / graph_key(weights_dir)
 
 
-def build_graphs(weights_dir):
-    """Converts the weights' StyleModel to ONNX (once; cached) and returns the graph dir."""
+def build_graphs(weights_dir, model=None):
+    """Converts the weights' StyleModel (`model`, if already loaded) to ONNX, once (cached);
+    returns the graph directory."""
     target = graphs_dir(weights_dir)
     if all((target / name).is_file() for name in GRAPH_FILES.values()):
         return target
@@ -69,7 +72,7 @@ def build_graphs(weights_dir):
 
     if not os.environ.get(quiet_tensorflow.VERBOSE_VARIABLE):
         logging.getLogger("tf2onnx").setLevel(logging.WARNING)
-    model = store.load_model(weights_dir)  # First: bad weights fail before any message.
+    model = model or store.load_model(weights_dir)  # Bad weights fail before any message.
     print(f"building the light inference graphs (once, cached in {target})", file=sys.stderr)
     image_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="image")
     vector_spec = tf.TensorSpec([None, STYLE_VECTOR_SIZE], tf.float32, name="style_vector")
@@ -114,9 +117,11 @@ class LightModel:
         return cls(directory, store.read_config(weights_dir)[0], num_threads)
 
     @classmethod
-    def build(cls, weights_dir, num_threads=None):
-        """Builds the graphs of `weights_dir` (once; imports TensorFlow) and loads them."""
-        return cls(build_graphs(weights_dir), store.read_config(weights_dir)[0], num_threads)
+    def build(cls, weights_dir, model=None, num_threads=None):
+        """Builds the graphs of `weights_dir` (once; imports TensorFlow) from its StyleModel
+        (`model`, if already loaded) and loads them."""
+        return cls(build_graphs(weights_dir, model), store.read_config(weights_dir)[0],
+                   num_threads)
 
     def _run(self, name, **inputs):
         return self._sessions[name].run(None, inputs)[0]

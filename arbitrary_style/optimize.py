@@ -29,10 +29,9 @@ from absl import flags
 from scipy import optimize as scipy_optimize
 from tqdm import tqdm
 
-from arbitrary_style import cli, image_io, loss_flags
+from arbitrary_style import cli, image_io, inference, loss_flags
 from arbitrary_style.errors import UserError
 from arbitrary_style.losses import LossConfig, StyleLoss
-from arbitrary_style import inference
 from arbitrary_style.image_io import limit_long_side, transfer_luminance
 from arbitrary_style.inference import parse_styles, plan_outputs
 from arbitrary_style.model_config import MIN_CONTENT_SIDE

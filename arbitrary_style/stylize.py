@@ -20,9 +20,8 @@ import time
 
 from absl import flags
 
-from arbitrary_style import cli, image_io
+from arbitrary_style import cli, image_io, inference
 from arbitrary_style.errors import UserError
-from arbitrary_style import inference
 from arbitrary_style.inference import parse_styles, plan_outputs
 
 FLAGS = flags.FLAGS

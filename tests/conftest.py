@@ -36,7 +36,7 @@ def weights_home(tmp_path_factory, imported_model):
     os.environ["ARBITRARY_STYLE_HOME"] = str(home)
     try:
         store.save_model(imported_model, store.cache_dir(store.DEFAULT_WEIGHTS), source="tests")
-        light.build_graphs(store.cache_dir(store.DEFAULT_WEIGHTS))
+        light.build_graphs(store.cache_dir(store.DEFAULT_WEIGHTS), imported_model)
     finally:
         if previous is None:
             del os.environ["ARBITRARY_STYLE_HOME"]

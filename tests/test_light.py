@@ -11,38 +11,25 @@ from conftest import CONTENT_DIR, STYLE_DIR, image_paths, load_rgb
 
 
 @pytest.fixture(scope="session")
-def light_weights(tmp_path_factory, imported_model):
+def light_weights(weights_home):
+    """The session cache's default weights, whose light graphs `weights_home` built."""
     from arbitrary_style.weights import store
 
-    directory = tmp_path_factory.mktemp("light") / "weights"
-    store.save_model(imported_model, directory, source="tests")
-    return directory
-
-
-@pytest.fixture(scope="session")
-def light_cache(tmp_path_factory, light_weights):
-    """A cache home holding the light graphs of `light_weights` (built once)."""
-    home = tmp_path_factory.mktemp("light_home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ARBITRARY_STYLE_HOME", str(home))
-        from arbitrary_style import light
-
-        light.build_graphs(light_weights)
-    return home
+    return weights_home / "weights" / store.DEFAULT_WEIGHTS
 
 
 @pytest.fixture
-def light_home(light_cache, monkeypatch):
+def light_home(weights_home, monkeypatch):
     """Tests that look at the cache see the session's built graphs."""
-    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(light_cache))
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
 
 
 @pytest.fixture(scope="session")
-def light_model(light_cache, light_weights):
+def light_model(weights_home, light_weights):
     from arbitrary_style import light
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ARBITRARY_STYLE_HOME", str(light_cache))
+        patch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
         return light.LightModel.load(light_weights)
 
 
@@ -84,12 +71,17 @@ def test_style_vector_cosine(imported_model, light_model, size):
 
 
 def test_resize_matches_tensorflow():
-    from arbitrary_style import light, model
+    """The one resize both paths use (Pillow) against tf.image.resize(antialias=True)."""
+    import tensorflow as tf
+
+    from arbitrary_style import image_io
 
     style = load_rgb(image_paths(STYLE_DIR)[1], 200)[:, :150]
-    for size in (64, 300):
-        assert np.abs(light.resize_short_side(style, size)
-                      - model.resize_short_side(style, size)).max() < 1e-4
+    for size, expected_shape in ((64, (85, 64)), (300, (400, 300))):
+        expected = tf.image.resize(style, expected_shape, antialias=True).numpy()
+        got = image_io.resize_short_side(style, size)
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() < 1e-4
 
 
 def test_import_does_not_load_tensorflow():
@@ -117,3 +109,23 @@ def test_cache_reused_and_keyed_by_weights(light_home, light_weights, tmp_path):
     np.savez(changed / "weights.npz", **arrays)
     assert light.graphs_dir(changed) != built
     assert light.LightModel.load(changed) is None
+
+
+def test_auto_falls_back_to_tensorflow_when_graphs_cannot_be_built(weights_home, light_weights,
+                                                                   tmp_path, monkeypatch):
+    from arbitrary_style import inference, light
+    from arbitrary_style.errors import UserError
+    from arbitrary_style.model import StyleModel
+
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(tmp_path / "fresh"))  # no graphs cached
+
+    def unwritable(weights_dir, model=None):
+        raise UserError("cannot write the light graphs")
+
+    monkeypatch.setattr(light, "build_graphs", unwritable)
+    assert isinstance(inference.load(light_weights, "auto"), StyleModel)
+    with pytest.raises(UserError, match="cannot write the light graphs"):
+        inference.load(light_weights, "light")
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))  # the session's graphs
+    assert isinstance(inference.load(light_weights, "auto"), light.LightModel)
+    assert isinstance(inference.load(light_weights, "tensorflow"), StyleModel)

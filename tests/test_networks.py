@@ -106,3 +106,10 @@ def test_style_model_config_is_validated():
         ModelConfig(alpha=0)
     model = StyleModel(ModelConfig("inception_v3", 0.25))
     assert model.predict_style(np.zeros((80, 90, 3), np.float32), size=None).shape == (100,)
+
+
+def test_backbone_names_match_the_builders():
+    from arbitrary_style.backbones import BACKBONES
+    from arbitrary_style.model_config import BACKBONE_NAMES
+
+    assert sorted(BACKBONES) == sorted(BACKBONE_NAMES)

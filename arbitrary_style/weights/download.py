@@ -47,7 +47,7 @@ def archive_url(url, kind):
 
 
 def fetch(url, *, sha256=None, allow_http=False, allow_unverified=False, progress=None):
-    """Downloads the .tar.gz at `url`, verifies its sha256 and unpacks it; returns the directory.
+    """Downloads the .tar.gz at `url`, verifies its sha256 and unpacks it (cached by digest).
 
     Args:
       url: an https:// (or, with `allow_http`, http://) URL of a .tar.gz.

@@ -3,7 +3,9 @@
 Every problem caused by the user's files is reported as a one-line `UserError`.
 """
 
+import glob
 import os
+import pathlib
 import stat
 import struct
 import warnings
@@ -42,6 +44,26 @@ def is_image_file(path) -> bool:
         and os.path.splitext(name)[1].lower() in _READ_EXTENSIONS
         and os.path.isfile(path)
     )
+
+
+def list_images(source, *, recursive=False, accept=is_image_file):
+    """Sorted files that `accept` (default: image files) among a directory's entries (with
+    `recursive`, its non-hidden subdirectories' too), a glob pattern's matches, or the one
+    file `source` names; [] when there are none."""
+    path = os.path.expanduser(os.fspath(source))
+    if os.path.isdir(path):
+        if recursive:
+            candidates = []
+            for root, dirs, names in os.walk(path):
+                dirs[:] = [name for name in dirs if not name.startswith(".")]
+                candidates.extend(os.path.join(root, name) for name in names)
+        else:
+            candidates = [os.path.join(path, name) for name in os.listdir(path)]
+    elif os.path.exists(path):
+        candidates = [path]
+    else:
+        candidates = glob.glob(path, recursive=recursive)
+    return [pathlib.Path(c) for c in sorted(candidates) if accept(c)]
 
 
 def load_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -201,7 +201,7 @@ def collect_contents(arguments):
     for argument in arguments:
         path = pathlib.Path(argument)
         if path.is_dir():
-            images = sorted(p for p in path.iterdir() if image_io.is_image_file(p))
+            images = image_io.list_images(path)
             if not images:
                 raise UserError(f"content directory {path} holds no images")
             contents.extend(images)

@@ -30,7 +30,6 @@ Every file is written atomically; a failed export removes what it wrote (and the
 output directory, if it created it).
 """
 
-import glob
 import json
 import pathlib
 import shutil
@@ -86,12 +85,7 @@ def find_images(sources):
     """Image files named by directories (their images), globs or files, sorted per source."""
     found = []
     for source in sources:
-        path = pathlib.Path(source)
-        if path.is_dir():
-            candidates = sorted(path.iterdir())
-        else:
-            candidates = sorted(map(pathlib.Path, glob.glob(source))) or [path]
-        images = [p for p in candidates if image_io.is_image_file(p)]
+        images = image_io.list_images(source)
         if not images:
             raise UserError(f"calibration source {source}: no image files found")
         found += images

@@ -44,7 +44,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from arbitrary_style.errors import UserError
-from arbitrary_style.image_io import is_image_file, load_image
+from arbitrary_style.image_io import list_images, load_image
 
 DEFAULT_SHUFFLE_BUFFER = 512
 
@@ -289,17 +289,7 @@ def _file_images(source, shuffle, seed, repeat):
 
 def _list_image_files(source):
     """Sorted image files of a directory (recursive), a file or a glob pattern."""
-    path = os.path.expanduser(source)
-    if os.path.isdir(path):
-        candidates = []
-        for root, dirs, names in os.walk(path):
-            dirs[:] = [name for name in dirs if not name.startswith(".")]
-            candidates.extend(os.path.join(root, name) for name in names)
-    elif os.path.exists(path):
-        candidates = [path]
-    else:
-        candidates = glob.glob(path, recursive=True)
-    paths = sorted(candidate for candidate in candidates if is_image_file(candidate))
+    paths = [str(path) for path in list_images(source, recursive=True)]
     if not paths:
         raise UserError(f"{source!r}: no image files found")
     return paths

@@ -94,15 +94,18 @@ def _fsync(path):
 
 
 @contextlib.contextmanager
-def atomic_file(path):
+def atomic_file(path, *, clean=True):
     """Yields a temporary path beside `path` to write; on success it replaces `path`.
 
     The temporary file exists (empty) when yielded and has the usual permissions (0o666
     less the umask). It is fsynced, renamed onto `path` and the directory fsynced; on any
     exception, KeyboardInterrupt included, it is removed and `path` left untouched.
+    `clean`: first `clean_stale` the directory (a writer of many files into one directory
+    may clean it once instead).
     """
     path = pathlib.Path(path)
-    clean_stale(path.parent)
+    if clean:
+        clean_stale(path.parent)
     temporary = _temp_path(path, "new")
     os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:

@@ -10,6 +10,7 @@ import sys
 # Command -> the module `python -m` runs for it.
 COMMANDS = {
     "stylize": "arbitrary_style.stylize",
+    "batch": "arbitrary_style.batch",
     "optimize": "arbitrary_style.optimize",
     "weights": "arbitrary_style.weights",
     "train": "training.train",

@@ -21,7 +21,7 @@ DEFAULT_MAX_PIXELS = 100_000_000
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
-_READ_EXTENSIONS = frozenset(
+READ_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 )
 
@@ -41,9 +41,36 @@ def is_image_file(path) -> bool:
     name = os.path.basename(os.fspath(path))
     return (
         not name.startswith(".")
-        and os.path.splitext(name)[1].lower() in _READ_EXTENSIONS
+        and os.path.splitext(name)[1].lower() in READ_EXTENSIONS
         and os.path.isfile(path)
     )
+
+
+# Video containers the stylize command reads (and an animated .gif, see `is_video_file`),
+# and those it writes (arbitrary_style/video.py has their encoders).
+VIDEO_READ_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".gif"})
+VIDEO_SAVE_EXTENSIONS = (".mp4", ".webm", ".gif")
+
+
+def is_video_file(path) -> bool:
+    """True for a regular, non-hidden file with a video extension; a .gif only when it is
+    animated (more than one frame)."""
+    name = os.path.basename(os.fspath(path))
+    extension = os.path.splitext(name)[1].lower()
+    if name.startswith(".") or extension not in VIDEO_READ_EXTENSIONS or not os.path.isfile(path):
+        return False
+    if extension != ".gif":
+        return True
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1) > 1
+    except (UnidentifiedImageError, *_DECODE_ERRORS):
+        return False
+
+
+def is_content_file(path) -> bool:
+    """An image or a video file (what a content directory contributes)."""
+    return is_image_file(path) or is_video_file(path)
 
 
 def list_images(source, *, recursive=False, accept=is_image_file):
@@ -66,8 +93,9 @@ def list_images(source, *, recursive=False, accept=is_image_file):
     return [pathlib.Path(c) for c in sorted(candidates) if accept(c)]
 
 
-def load_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Load an image file as a float32 array of shape (H, W, 3) with values in [0, 1].
+def load_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS, as_uint8=False) -> np.ndarray:
+    """Load an image file as a float32 array of shape (H, W, 3) with values in [0, 1]
+    (`as_uint8`: uint8 0..255, a quarter of the memory, for huge images).
 
     EXIF orientation is applied; transparency is composited onto white; grayscale,
     palette, CMYK, 1-bit, 16-bit and float images are converted to RGB (16-bit
@@ -87,7 +115,11 @@ def load_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
             with Image.open(path) as image:
                 _check_size(image.size, path, max_pixels)
                 image.load()
-                return _to_rgb_array(ImageOps.exif_transpose(image))
+                image = ImageOps.exif_transpose(image)
+                if as_uint8 and image.mode == "RGB":
+                    return np.asarray(image)
+                pixels = _to_rgb_array(image)
+                return np.round(pixels * 255).astype(np.uint8) if as_uint8 else pixels
     except Image.DecompressionBombError as error:
         raise UserError(
             f"{path}: image is too large to decode safely ({_one_line(error)}); "
@@ -139,13 +171,15 @@ def probe_size(path):
         return None
 
 
-def save_image(image, path, *, quality: int = 95) -> None:
-    """Atomically write a float image of shape (H, W, 3) or (1, H, W, 3) in [0, 1].
+def save_image(image, path, *, quality: int = 95, clean=True) -> None:
+    """Atomically write a float image of shape (H, W, 3) or (1, H, W, 3) in [0, 1] (or a
+    uint8 one, written as is).
 
     Values are clipped and rounded to 8 bits. The format follows the extension
     (see `SAVE_FORMATS`); JPEG and WEBP use `quality`. The missing output directory
-    is created. The file is written with `atomic.atomic_file`, so a failed write
-    leaves no partial output and never damages an existing file.
+    is created. The file is written with `atomic.atomic_file` (with `clean`, after
+    cleaning the directory of stale temporary files), so a failed write leaves no partial
+    output and never damages an existing file.
 
     Raises:
         UserError: unsupported extension, or the file or directory cannot be written.
@@ -159,12 +193,16 @@ def save_image(image, path, *, quality: int = 95) -> None:
             f"{path}: unsupported output extension {extension or '(none)'!r}; "
             f"use one of {supported}"
         )
-    pixels = np.asarray(image, dtype=np.float32)
+    pixels = np.asarray(image)
+    if pixels.dtype != np.uint8:
+        pixels = pixels.astype(np.float32, copy=False)
     if pixels.ndim == 4 and pixels.shape[0] == 1:
         pixels = pixels[0]
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected an image of shape (H, W, 3), got {pixels.shape}")
-    picture = Image.fromarray(np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8))
+    if pixels.dtype != np.uint8:
+        pixels = np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
+    picture = Image.fromarray(pixels)
     fmt = SAVE_FORMATS[extension]
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
 
@@ -176,7 +214,7 @@ def save_image(image, path, *, quality: int = 95) -> None:
             f"{path}: cannot write to directory {directory} ({_one_line(error)})"
         ) from error
     try:
-        with atomic_file(path) as temporary, open(temporary, "wb") as handle:
+        with atomic_file(path, clean=clean) as temporary, open(temporary, "wb") as handle:
             picture.save(handle, format=fmt, **options)
     except OSError as error:
         raise UserError(f"{path}: cannot write image ({_one_line(error)})") from error
@@ -215,15 +253,23 @@ def _one_line(error):
 
 
 def _rescale(image, scale):
-    """Antialiased bilinear resize of [H,W,3] or [B,H,W,3] floats, per channel with Pillow
-    (within 2e-5 of tf.image.resize(antialias=True))."""
+    """Antialiased bilinear resize of [H,W,3] or [B,H,W,3] floats by `scale`."""
     height, width = image.shape[-3], image.shape[-2]
-    new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return resize(image, (max(1, round(width * scale)), max(1, round(height * scale))))
+
+
+def resize(image, size, resample=Image.BILINEAR):
+    """Resizes [H,W,3] or [B,H,W,3] to `size` (w, h) with Pillow (antialiased when
+    shrinking): uint8 as RGB images, floats per channel (bilinear: within 2e-5 of
+    tf.image.resize(antialias=True))."""
+    height, width = image.shape[-3], image.shape[-2]
+    if image.dtype == np.uint8 and image.ndim == 3:
+        return np.asarray(Image.fromarray(image).resize(size, resample))
     batch = np.asarray(image, np.float32).reshape(-1, height, width, 3)
     resized = [np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(one[..., c]), "F")
-                                    .resize(new_size, Image.BILINEAR)) for c in range(3)], -1)
+                                    .resize(size, resample)) for c in range(3)], -1)
                for one in batch]
-    return np.stack(resized).reshape(*image.shape[:-3], new_size[1], new_size[0], 3)
+    return np.stack(resized).reshape(*image.shape[:-3], size[1], size[0], 3)
 
 
 def resize_short_side(image, size):

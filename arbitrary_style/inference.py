@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from arbitrary_style import image_io
+from arbitrary_style import image_io, tiling
 from arbitrary_style.errors import UserError
 from arbitrary_style.model_config import (  # noqa: F401 (MIN_CONTENT_SIDE: for the commands)
     DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE, STYLE_VECTOR_SIZE)
@@ -20,9 +20,11 @@ BACKENDS = ("auto", "light", "tensorflow")
 DEFAULT_MULTI_OUTPUT = "stylized"
 
 # Peak memory of one stylization, bytes per output pixel: measured (ru_maxrss delta of
-# `stylize` on random 1024^2 and 2048^2 content, CPU, TF 2.21) ~130-180 at alpha 0.25 and
-# ~515-525 at alpha 1.0, i.e. about BASE + PER_ALPHA * alpha (rounded up).
-STYLIZE_BYTES_PER_PIXEL_BASE = 64
+# `stylize` on random 1024^2 and 2048^2 content, CPU) on the light path (onnxruntime 1.32)
+# 293 at alpha 0.25; on the Keras path (TF 2.21) ~130-180 at alpha 0.25 and ~515-525 at
+# alpha 1.0. BASE + PER_ALPHA * alpha covers both: the light path's level, the Keras
+# path's slope.
+STYLIZE_BYTES_PER_PIXEL_BASE = 180
 STYLIZE_BYTES_PER_PIXEL_PER_ALPHA = 460
 # Decoding a content image: 8-bit pixels plus the float32 copy, per input pixel.
 LOAD_BYTES_PER_PIXEL = 16
@@ -56,8 +58,9 @@ def apply_strength(style_vector, content_vector, strength):
             + (1.0 - strength) * np.asarray(content_vector, np.float32))
 
 
-def load(weights_dir, backend="auto"):
-    """The model of `weights_dir` on `backend`.
+def load(weights_dir, backend="auto", num_threads=None):
+    """The model of `weights_dir` on `backend` (the light path with `num_threads` threads,
+    default all of this process's CPUs).
 
     "light": onnxruntime graphs generated from the Keras model (built and cached on first
     use, which imports TensorFlow once); "tensorflow": the Keras StyleModel; "auto": light
@@ -72,7 +75,7 @@ def load(weights_dir, backend="auto"):
     from arbitrary_style import light
 
     try:
-        cached = light.LightModel.load(weights_dir)
+        cached = light.LightModel.load(weights_dir, num_threads)
     except ImportError:  # onnxruntime is not installed
         if backend == "light":
             raise
@@ -81,7 +84,7 @@ def load(weights_dir, backend="auto"):
         return cached
     keras_model = store.load_model(weights_dir)  # Bad weights fail here, once.
     try:
-        return light.LightModel.build(weights_dir, keras_model)
+        return light.LightModel.build(weights_dir, keras_model, num_threads)
     except (ImportError, UserError):  # no converter, or the graphs cannot be written
         if backend == "light":
             raise
@@ -95,14 +98,24 @@ def style_vector(model, style_images, weights=None, style_size=DEFAULT_STYLE_SIZ
 
 
 def stylize(model, content, vector, *, strength=1.0, content_size=None,
-            style_size=DEFAULT_STYLE_SIZE, preserve_colors=False):
-    """Content [H,W,3] -> stylized array: shrunk to `content_size` on its longer side (None or
-    0: as is), the style vector blended with the content's own by `strength`."""
+            style_size=DEFAULT_STYLE_SIZE, preserve_colors=False, tile=0, stroke_scale=1.0,
+            max_memory=None):
+    """Content [H,W,3] (float in [0,1], or uint8 for huge images) -> stylized array of the
+    same dtype: shrunk to `content_size` on its longer side (None or 0: as is), the style
+    vector blended with the content's own by `strength`, strokes `stroke_scale` times the
+    network's own size. Stylized by tiles (see `tiling`) of `tile` pixels, or of an
+    automatic size when the whole image is estimated to need over `max_memory` bytes."""
+    input_size = content.shape[1::-1]
     if content_size:
         content = image_io.limit_long_side(content, content_size)
     if strength < 1.0:
-        vector = apply_strength(vector, model.predict_style(content, style_size), strength)
-    return model.stylize(content, vector, preserve_colors=preserve_colors)
+        source = tiling.thumbnail(content) if content.dtype == np.uint8 else content
+        vector = apply_strength(vector, model.predict_style(source, style_size), strength)
+    layout = tiling.plan(input_size, content.shape[1::-1], model.config.alpha,
+                         budget=max_memory, tile=tile, stroke_scale=stroke_scale)
+    return tiling.stylize(model, content, vector, tile=layout.tile,
+                          thumbnail_size=layout.thumbnail, stroke_scale=stroke_scale,
+                          preserve_colors=preserve_colors)
 
 
 def _is_number(text):
@@ -144,31 +157,38 @@ def parse_styles(spec):
     return styles
 
 
-def plan_outputs(contents, inputs, output, *, several=False, suffix="_stylized"):
+def plan_outputs(contents, inputs, output, *, several=False, suffix="_stylized", videos=()):
     """Output path per content; never one of the inputs, never two contents on one path.
 
-    Outputs named here (no --output, or a directory) are CONTENT_STEM + `suffix` + .png.
+    Outputs named here (no --output, or a directory) are CONTENT_STEM + `suffix` + .png, or
+    + .mp4 for the contents in `videos`; a named output file must have an image extension
+    (a video one for a video content).
 
     The outputs go into a directory when there are several contents, when `several`
     (the contents came from a directory), or when `output` is a directory (existing,
     or named with a trailing slash).
     """
     inputs = {p.resolve() for p in inputs}
+    videos = set(videos)
     names_directory = bool(output) and (output.endswith("/") or pathlib.Path(output).is_dir())
     several = several or len(contents) > 1 or names_directory
+    default_names = [f"{c.stem}{suffix}{'.mp4' if c in videos else '.png'}" for c in contents]
     if several:
         directory = pathlib.Path(output or DEFAULT_MULTI_OUTPUT)
-        if directory.is_file() or directory.suffix.lower() in image_io.SAVE_FORMATS:
+        if directory.is_file() or directory.suffix.lower() in {
+                *image_io.SAVE_FORMATS, *image_io.VIDEO_SAVE_EXTENSIONS}:
             raise UserError(f"--output {directory}: several content images need an output "
                             "directory, not a file")
-        planned = [directory / f"{c.stem}{suffix}.png" for c in contents]
+        planned = [directory / name for name in default_names]
     elif output:
-        if pathlib.Path(output).suffix.lower() not in image_io.SAVE_FORMATS:
-            raise UserError(f"--output {output}: unsupported extension; use one of "
-                            f"{', '.join(image_io.SAVE_FORMATS)}")
+        allowed = image_io.VIDEO_SAVE_EXTENSIONS if contents[0] in videos else image_io.SAVE_FORMATS
+        if pathlib.Path(output).suffix.lower() not in allowed:
+            kind = "a video" if contents[0] in videos else "an image"
+            raise UserError(f"--output {output}: unsupported extension for {kind}; use one of "
+                            f"{', '.join(allowed)}")
         planned = [pathlib.Path(output)]
     else:
-        planned = [pathlib.Path(f"{contents[0].stem}{suffix}.png")]
+        planned = [pathlib.Path(default_names[0])]
     explicit = bool(output) and not several
     outputs, taken = [], set(inputs)
     for path in planned:

@@ -38,13 +38,13 @@ class SlimConv2D(keras.layers.Conv2D):
         self.normalizer = normalizer
         self.post_activation = keras.activations.get(activation)
 
-    def call(self, inputs, style_vector=None, training=None):
+    def call(self, inputs, style_vector=None, training=None, moments=None):
         if self.reflect_pad:
             ph, pw = self.kernel_size[0] // 2, self.kernel_size[1] // 2
             inputs = tf.pad(inputs, [[0, 0], [ph, ph], [pw, pw], [0, 0]], mode="REFLECT")
         x = super().call(inputs)
         if isinstance(self.normalizer, ConditionalInstanceNorm):
-            x = self.normalizer(x, style_vector)
+            x = self.normalizer(x, style_vector, moments=moments)
         elif self.normalizer is not None:
             x = self.normalizer(x, training=training)
         return self.post_activation(x)
@@ -81,11 +81,44 @@ class ConditionalInstanceNorm(keras.layers.Layer):
         self.beta_head.build(style_vector_shape)
         self.gamma_head.build(style_vector_shape)
 
-    def call(self, inputs, style_vector):
+    def call(self, inputs, style_vector, moments=None):
+        """`moments`: an optional MomentsMix that records this layer's own moments and
+        may replace them by a mix with given ones."""
         beta = self.beta_head(style_vector)[:, None, None, :]
         gamma = self.gamma_head(style_vector)[:, None, None, :]
         mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
+        if moments is not None:
+            mean, variance = moments.mix(mean, variance)
         return tf.nn.batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon)
+
+
+class MomentsMix:
+    """The instance-norm moments of one transformer call, threaded through its CIN layers.
+
+    Each CIN, in call order, appends its own channel means then variances ([B, C] each)
+    to `own`, and normalises with `w * given + (1 - w) * own`, where `given` [B, M] holds
+    the same layout for all layers and `weight` w is [B, 1] (None given: own moments).
+    """
+
+    def __init__(self, given=None, weight=None):
+        self.given, self.weight = given, weight
+        self.own = []
+
+    def mix(self, mean, variance):
+        """Records mean and variance [B,1,1,C]; returns the ones to normalise with."""
+        offset = sum(int(m.shape[-1]) for m in self.own)
+        channels = int(mean.shape[-1])
+        self.own += [mean[:, 0, 0, :], variance[:, 0, 0, :]]
+        if self.given is None:
+            return mean, variance
+        w = self.weight[:, :, None, None]
+        given = self.given[:, None, None, offset:offset + 2 * channels]
+        return (w * given[..., :channels] + (1.0 - w) * mean,
+                w * given[..., channels:] + (1.0 - w) * variance)
+
+    def own_moments(self):
+        """All recorded moments, [B, M]."""
+        return tf.concat(self.own, axis=1)
 
 
 class Block(keras.layers.Layer):

@@ -10,7 +10,9 @@ sha256 of the weights, their config and the converter versions:
     stylized = model.stylize(content, model.predict_style(style))
 
 The transformer graph takes any content size that is a multiple of 4: `stylize` mirror-pads
-the content to one and crops the result, as StyleTransferNetwork does inside its graph.
+the content to one and crops the result, as StyleTransferNetwork does inside its graph. It
+also takes instance-norm moments [B,M] and their weight [B,1] and returns the image's own
+moments (`stylize_with_moments`; `stylize` gives weight 0, which is the plain network).
 """
 
 import hashlib
@@ -25,12 +27,15 @@ import numpy as np
 from arbitrary_style import atomic, quiet_tensorflow
 from arbitrary_style.errors import UserError
 from arbitrary_style.image_io import center_crop_aspect, resize_short_side, transfer_luminance
-from arbitrary_style.model_config import (
-    DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE, SIZE_MULTIPLE, STYLE_VECTOR_SIZE)
+from arbitrary_style.model_config import DEFAULT_STYLE_SIZE, SIZE_MULTIPLE, STYLE_VECTOR_SIZE
+from arbitrary_style.tiling import moments_inputs, transfer_inputs
 from arbitrary_style.weights import store
 
 OPSET = 17
 GRAPH_FILES = {"predict": "predict.onnx", "transfer": "transfer.onnx"}
+# Bumped when the graphs' inputs or outputs change, so older caches are rebuilt
+# (2: the transfer graph takes and returns instance-norm moments).
+GRAPH_VERSION = 2
 
 
 def _converter_version():
@@ -49,7 +54,7 @@ def graph_key(weights_dir):
     except (OSError, ValueError) as error:
         raise UserError(f"{weights_dir} is not a readable weights directory: {error}") from None
     described = {"backbone": config.get("backbone"), "alpha": config.get("alpha"),
-                 "opset": OPSET, "converter": _converter_version()}
+                 "opset": OPSET, "converter": _converter_version(), "graphs": GRAPH_VERSION}
     digest.update(json.dumps(described, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -76,11 +81,13 @@ def build_graphs(weights_dir, model=None):
     print(f"building the light inference graphs (once, cached in {target})", file=sys.stderr)
     image_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="image")
     vector_spec = tf.TensorSpec([None, STYLE_VECTOR_SIZE], tf.float32, name="style_vector")
+    moments_specs = [tf.TensorSpec([None, model.moments_size], tf.float32, name="moments"),
+                     tf.TensorSpec([None, 1], tf.float32, name="moments_weight")]
     functions = {
         "predict": (tf.function(lambda image: model.predictor(image, training=False)),
                     [image_spec]),
-        "transfer": (tf.function(lambda image, style_vector: model.transformer(
-            image, style_vector, training=False)), [image_spec, vector_spec]),
+        "transfer": (tf.function(model.transformer.transfer_with_moments),
+                     [image_spec, vector_spec, *moments_specs]),
     }
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +131,12 @@ class LightModel:
                    num_threads)
 
     def _run(self, name, **inputs):
-        return self._sessions[name].run(None, inputs)[0]
+        return self._sessions[name].run(None, inputs)
+
+    @property
+    def moments_size(self):
+        """M, the length of one image's instance-norm moments (see layers.MomentsMix)."""
+        return self._sessions["transfer"].get_inputs()[2].shape[1]
 
     def predict_style(self, style_image, size=DEFAULT_STYLE_SIZE):
         """The style vector [100] of [H,W,3] ([B,100] of [B,H,W,3]); see StyleModel."""
@@ -132,26 +144,28 @@ class LightModel:
         if size:
             image = resize_short_side(center_crop_aspect(image), size)
         batch = image if image.ndim == 4 else image[None]
-        vectors = self._run("predict", image=np.ascontiguousarray(batch, np.float32))
+        vectors = self._run("predict", image=np.ascontiguousarray(batch, np.float32))[0]
         return vectors if image.ndim == 4 else vectors[0]
 
     def stylize(self, content_image, style_vector, *, preserve_colors=False):
         """Stylizes content [H,W,3] (or [B,H,W,3]) with a style vector; same size out."""
-        content = np.asarray(content_image, np.float32)
-        batch = content if content.ndim == 4 else content[None]
+        return self.stylize_with_moments(content_image, style_vector,
+                                         preserve_colors=preserve_colors)[0]
+
+    def stylize_with_moments(self, content_image, style_vector, moments=None,
+                             moments_weight=1.0, *, preserve_colors=False):
+        """(stylized, own moments [M] or [B,M]); see StyleModel.stylize_with_moments."""
+        content, batch, vectors = transfer_inputs(content_image, style_vector)
+        given, weight = moments_inputs(moments, moments_weight, len(batch), self.moments_size)
         height, width = batch.shape[1:3]
-        if min(height, width) < MIN_CONTENT_SIDE:
-            raise ValueError(f"content is {width}x{height} pixels; each side "
-                             f"must be at least {MIN_CONTENT_SIDE}")
-        vectors = np.broadcast_to(np.asarray(style_vector, np.float32).reshape(
-            -1, STYLE_VECTOR_SIZE), (len(batch), STYLE_VECTOR_SIZE))
         padded = np.pad(batch, [(0, 0), (0, -height % SIZE_MULTIPLE),
                                 (0, -width % SIZE_MULTIPLE), (0, 0)], mode="reflect")
-        stylized = self._run("transfer", image=padded,
-                             style_vector=np.ascontiguousarray(vectors))[:, :height, :width]
+        stylized, own = self._run("transfer", image=padded, style_vector=vectors,
+                                  moments=given, moments_weight=weight)
+        stylized = stylized[:, :height, :width]
         if preserve_colors:
             stylized = transfer_luminance(batch, stylized)
-        return stylized if content.ndim == 4 else stylized[0]
+        return (stylized, own) if content.ndim == 4 else (stylized[0], own[0])
 
 
 def main(argv):

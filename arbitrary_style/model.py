@@ -16,6 +16,7 @@ from arbitrary_style.inference import (  # noqa: F401 (re-exported: the Python A
 from arbitrary_style.model_config import (  # noqa: F401 (re-exported)
     DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE, STYLE_VECTOR_SIZE, ModelConfig)
 from arbitrary_style.predictor import build_style_predictor
+from arbitrary_style.tiling import moments_inputs, transfer_inputs
 from arbitrary_style.transformer import StyleTransferNetwork
 
 
@@ -40,6 +41,12 @@ class StyleModel:
         self._transfer = tf.function(
             lambda content, vector: self.transformer(content, vector, training=False),
             input_signature=[image_spec, vector_spec])
+        self.moments_size = self.transformer.moments_size
+        self._transfer_moments = tf.function(
+            self.transformer.transfer_with_moments,
+            input_signature=[image_spec, vector_spec,
+                             tf.TensorSpec([None, self.moments_size], tf.float32),
+                             tf.TensorSpec([None, 1], tf.float32)])
 
     @property
     def variables(self):
@@ -61,14 +68,22 @@ class StyleModel:
 
     def stylize(self, content_image, style_vector, *, preserve_colors=False):
         """Stylizes content [H,W,3] (or [B,H,W,3]) with a style vector; same size out."""
-        content = np.asarray(content_image, np.float32)
-        batch = content if content.ndim == 4 else content[None]
-        if min(batch.shape[1:3]) < MIN_CONTENT_SIDE:
-            raise ValueError(f"content is {batch.shape[2]}x{batch.shape[1]} pixels; each side "
-                             f"must be at least {MIN_CONTENT_SIDE}")
-        vectors = np.broadcast_to(np.asarray(style_vector, np.float32).reshape(
-            -1, STYLE_VECTOR_SIZE), (len(batch), STYLE_VECTOR_SIZE))
+        content, batch, vectors = transfer_inputs(content_image, style_vector)
         stylized = self._transfer(tf.constant(batch), tf.constant(vectors)).numpy()
         if preserve_colors:
             stylized = transfer_luminance(batch, stylized)
         return stylized if content.ndim == 4 else stylized[0]
+
+    def stylize_with_moments(self, content_image, style_vector, moments=None,
+                             moments_weight=1.0, *, preserve_colors=False):
+        """`stylize` normalising with `w * moments + (1 - w) * own` instance-norm moments
+        (moments [M] or [B,M], w a number or [B]); returns (stylized, own moments [M] or
+        [B,M]) from one pass. See layers.MomentsMix for the layout."""
+        content, batch, vectors = transfer_inputs(content_image, style_vector)
+        given, weight = moments_inputs(moments, moments_weight, len(batch), self.moments_size)
+        stylized, own = self._transfer_moments(tf.constant(batch), tf.constant(vectors),
+                                               tf.constant(given), tf.constant(weight))
+        stylized, own = stylized.numpy(), own.numpy()
+        if preserve_colors:
+            stylized = transfer_luminance(batch, stylized)
+        return (stylized, own) if content.ndim == 4 else (stylized[0], own[0])

@@ -2,12 +2,15 @@
 
   python -m arbitrary_style.stylize --content photo.jpg --styles a.jpg:0.7,b.jpg:0.3
   python -m arbitrary_style.stylize --content photos/ --styles a.jpg --output out/
+  python -m arbitrary_style.stylize --content clip.mp4 --styles a.jpg --output out.mp4
 
 Each `--styles` entry is PATH[:WEIGHT] (weight > 0, default 1); the style vectors are
 averaged with those weights. A path with a comma is written `\\,` in `--styles`, or given
 literally with the repeatable `--style PATH` (and `--style_weight W`, one per `--style`).
 A directory or several `--content` files write one image each into `--output DIR`. Images are float [0,1] RGB throughout; odd modes
-(grayscale, CMYK, 16-bit, alpha, EXIF rotation) are converted on load.
+(grayscale, CMYK, 16-bit, alpha, EXIF rotation) are converted on load. Videos (.mp4, .mov,
+.webm, .mkv, .avi, animated .gif) are stylized frame by frame with one vector for the clip,
+keeping their timing and audio (arbitrary_style/video.py).
 """
 
 import json
@@ -15,12 +18,13 @@ import math
 import os
 import pathlib
 import re
+import resource
 import sys
 import time
 
 from absl import flags
 
-from arbitrary_style import cli, image_io, inference
+from arbitrary_style import cli, image_io, inference, tiling
 from arbitrary_style.errors import UserError
 from arbitrary_style.inference import parse_styles, plan_outputs
 
@@ -30,6 +34,7 @@ FLAGS = flags.FLAGS
 MAX_CONTENT_SIZE = 8192
 MAX_STYLE_SIZE = 1024
 MAX_MAX_PIXELS = 1_000_000_000
+MIN_STROKE_SCALE, MAX_STROKE_SCALE = 0.25, 8.0
 # The default --max_memory: this share of the memory available when the command starts.
 DEFAULT_MEMORY_SHARE = 0.8
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -38,8 +43,8 @@ _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 def define_flags():
     """Defines the command's flags; called only when run as `__main__`, so importing this
     module (tests, `optimize`) defines no global flags."""
-    flags.DEFINE_multi_string("content", None, "Content image file(s) or directories of images. "
-                              "Repeat the flag or list several files after it.")
+    flags.DEFINE_multi_string("content", None, "Content image or video file(s), or directories "
+                              "of them. Repeat the flag or list several files after it.")
     flags.DEFINE_string("styles", None, "Comma-separated style images, each PATH[:WEIGHT], "
                         "e.g. a.jpg:0.7,b.jpg:0.3 (finite weights > 0, default 1, normalised "
                         "to sum 1). The text after the last colon is a weight only if it is a "
@@ -51,8 +56,9 @@ def define_flags():
     flags.DEFINE_multi_float("style_weight", None, "Weight of each --style (finite, > 0): give "
                              "none (all 1) or one per --style, in the same order.")
     flags.DEFINE_string("output", None, "Output file for one content image (.png, .jpg, .jpeg, "
-                        ".webp), or directory for several. Default: CONTENT_stylized.png in the "
-                        "current directory, or ./stylized/ for several.")
+                        ".webp) or video (.mp4, .webm, .gif), or directory for several. "
+                        "Default: CONTENT_stylized.png (.mp4 for a video) in the current "
+                        "directory, or ./stylized/ for several.")
     flags.DEFINE_float("strength", 1.0, "Style strength in [0, 1]: blends the style vector with "
                        "the content's own (0 = approximately the content, 1 = full style).",
                        lower_bound=0.0, upper_bound=1.0)
@@ -67,21 +73,41 @@ def define_flags():
                          upper_bound=MAX_STYLE_SIZE)
     flags.DEFINE_bool("preserve_colors", False, "Keep the content's colours: transfer only "
                       "the luminance of the stylized image.")
+    flags.DEFINE_float("temporal_smoothing", 0.0, "Videos: normalise each frame with an "
+                       "exponential moving average (this factor, in [0, 0.99]) of the "
+                       "network's instance-norm statistics, restarted at scene cuts. It "
+                       "lowers flicker only slightly (about 1% at 0.95 on a panning clip, "
+                       "none with exposure changes; see BUILD_NOTES). 0 = off: each frame "
+                       "on its own.", lower_bound=0.0, upper_bound=0.99)
     flags.DEFINE_string("weights", None, "Weights: a cache name (see `python -m "
                         "arbitrary_style.weights list`) or a weights directory. Default: the "
                         "cached default weights.")
     flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Refuse input images with "
                          "more pixels than this (protects against decompression bombs), at "
                          f"most {MAX_MAX_PIXELS:,}.", lower_bound=1, upper_bound=MAX_MAX_PIXELS)
-    flags.DEFINE_string("max_memory", None, "Refuse content whose stylization is estimated to "
-                        "need more memory than this, e.g. 8G, 512M (K/M/G/T are powers of 1024; "
-                        "a bare number is bytes). Default: "
+    flags.DEFINE_string("max_memory", None, "Memory budget, e.g. 8G, 512M (K/M/G/T are powers "
+                        "of 1024; a bare number is bytes): content whose stylization is "
+                        "estimated to need more is stylized by tiles (see --tile), and refused "
+                        "only when even tiles would not fit. Default: "
                         f"{DEFAULT_MEMORY_SHARE:.0%} of the memory available at start.")
     flags.DEFINE_enum("backend", "auto", list(inference.BACKENDS), "Where the networks run: "
                       "light (onnxruntime graphs generated from the Keras model, built and "
                       "cached once; no TensorFlow import afterwards), tensorflow (the Keras "
                       "model), auto (light where it can be used, else tensorflow).")
+    flags.DEFINE_integer("tile", 0, "Stylize by overlapping tiles of this many pixels, "
+                         f"at least {tiling.MIN_TILE}, normalised with the statistics of a "
+                         "thumbnail of the whole image (seamless; bounded memory). 0 = "
+                         "automatic: tiles only when the whole image would exceed "
+                         "--max_memory.", lower_bound=0)
+    flags.DEFINE_float("stroke_scale", 1.0, "Brush strokes this many times the network's own "
+                       "size (2 = twice as large, 0.5 = half): stylizes a copy resized by "
+                       "1/S and brings it back with the content's fine detail. "
+                       f"{MIN_STROKE_SCALE}..{MAX_STROKE_SCALE}.",
+                       lower_bound=MIN_STROKE_SCALE, upper_bound=MAX_STROKE_SCALE)
     flags.DEFINE_bool("json", False, "Print a JSON summary of what was done on stdout.")
+    flags.register_validator("tile", lambda value: value == 0 or value >= tiling.MIN_TILE,
+                             message=f"--tile must be 0 (automatic) or at least "
+                                     f"{tiling.MIN_TILE} pixels")
     flags.register_validator("strength", lambda value: math.isfinite(value),
                              message="--strength must be a finite number in [0, 1]")
     flags.register_validator(
@@ -141,33 +167,46 @@ def _format_bytes(count):
     return f"{count} bytes"
 
 
-def check_memory(path, alpha, content_size, budget):
-    """Raises UserError when stylizing `path` would need more than `budget` bytes (from the
-    header; files that cannot be read are left to `load_image` to report)."""
-    size = image_io.probe_size(path)
-    if budget is None or size is None:
-        return
-    width, height = size
+def _output_size(size, content_size):
+    """(w, h) of an image of `size` shrunk to `content_size` on its longer side."""
     scale = 1.0
-    if content_size and max(width, height) > content_size:
-        scale = content_size / max(width, height)
-    out = (max(1, round(width * scale)), max(1, round(height * scale)))
-    needed = inference.estimate_stylize_bytes(size, out, alpha)
-    if needed <= budget:
-        return
-    per_pixel = (inference.STYLIZE_BYTES_PER_PIXEL_BASE
-                 + inference.STYLIZE_BYTES_PER_PIXEL_PER_ALPHA * alpha)
-    room = budget - width * height * inference.LOAD_BYTES_PER_PIXEL
-    hint = (f"decoding the {width}x{height} image alone needs about "
-            f"{_format_bytes(width * height * inference.LOAD_BYTES_PER_PIXEL)}; use a smaller "
+    if content_size and max(size) > content_size:
+        scale = content_size / max(size)
+    return (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+
+
+def check_memory(path, alpha, content_size, budget, tile=0, stroke_scale=1.0):
+    """The tiling.Plan for stylizing `path` within `budget` bytes: whole, or by tiles when
+    that is over budget (from the header; None for files that `load_image` will report).
+    Raises UserError when even tiles need more than the budget."""
+    size = image_io.probe_size(path)
+    if size is None:
+        return None
+    out = _output_size(size, content_size)
+    try:
+        return tiling.plan(size, out, alpha, budget=budget, tile=tile, stroke_scale=stroke_scale)
+    except ValueError as error:
+        reason = error
+    fits = [side for side in (2 ** k for k in range(13, 3, -1))
+            if inference.MIN_CONTENT_SIDE <= side < max(out)
+            and _fits(size, side, alpha, budget, stroke_scale)]
+    hint = (f"use --content_size {fits[0]} or less" if fits else
+            f"decoding and writing the {size[0]}x{size[1]} image alone needs about "
+            f"{_format_bytes(size[0] * size[1] * tiling.TILED_BYTES_PER_PIXEL)}; use a smaller "
             "image or a larger --max_memory")
-    if room > 0:
-        fit = int(max(out) * math.sqrt(room / (out[0] * out[1] * per_pixel)))
-        if fit >= inference.MIN_CONTENT_SIDE:
-            hint = f"use --content_size {min(fit, MAX_CONTENT_SIZE)} or less"
+    whole = inference.estimate_stylize_bytes(size, out, alpha)
     raise UserError(f"{path}: stylizing {out[0]}x{out[1]} pixels needs an estimated "
-                    f"{_format_bytes(needed)} of memory, over the budget of "
-                    f"{_format_bytes(budget)} (--max_memory); {hint}")
+                    f"{_format_bytes(whole)} of memory, over the budget of "
+                    f"{_format_bytes(budget)} (--max_memory), and tiled {reason}; {hint}")
+
+
+def _fits(size, content_size, alpha, budget, stroke_scale):
+    try:
+        tiling.plan(size, _output_size(size, content_size), alpha, budget=budget,
+                    stroke_scale=stroke_scale)
+    except ValueError:
+        return False
+    return True
 
 
 def styles_from_flags(spec, paths, weights):
@@ -196,14 +235,14 @@ def style_shares(weights):
 
 
 def collect_contents(arguments):
-    """Content files from files and directories (a directory's images, sorted)."""
+    """Content files from files and directories (a directory's images and videos, sorted)."""
     contents = []
     for argument in arguments:
         path = pathlib.Path(argument)
         if path.is_dir():
-            images = image_io.list_images(path)
+            images = image_io.list_images(path, accept=image_io.is_content_file)
             if not images:
-                raise UserError(f"content directory {path} holds no images")
+                raise UserError(f"content directory {path} holds no images or videos")
             contents.extend(images)
         elif path.exists():
             contents.append(path)
@@ -222,15 +261,18 @@ def run(argv):
     styles = styles_from_flags(FLAGS.styles, FLAGS.style, FLAGS.style_weight)
     arguments = (FLAGS.content or []) + argv[1:]
     contents = collect_contents(arguments)
+    videos = [path for path in contents if image_io.is_video_file(path)]
     outputs = plan_outputs(contents, contents + [p for p, _ in styles], FLAGS.output,
-                           several=any(pathlib.Path(a).is_dir() for a in arguments))
+                           several=any(pathlib.Path(a).is_dir() for a in arguments),
+                           videos=videos)
     for path, _ in styles:  # Fail fast, and never open a FIFO or device.
         image_io.check_regular_file(path, role="style image")
     budget = memory_budget(FLAGS.max_memory)
     weights_dir = store.resolve_weights(FLAGS.weights)
     config, _ = store.read_config(weights_dir)
     if len(contents) == 1:  # Refuse before loading the model; several are checked each.
-        check_memory(contents[0], config.alpha, FLAGS.content_size, budget)
+        check_memory(contents[0], config.alpha, FLAGS.content_size, budget, FLAGS.tile,
+                     FLAGS.stroke_scale)
     style_images = [image_io.load_image(p, max_pixels=FLAGS.max_pixels) for p, _ in styles]
     model = inference.load(weights_dir, FLAGS.backend)
     style_vector = inference.style_vector(model, style_images, [w for _, w in styles],
@@ -244,8 +286,14 @@ def run(argv):
     for content_path, output_path in progress:
         progress.set_postfix_str(content_path.name)
         try:
-            check_memory(content_path, model.config.alpha, FLAGS.content_size, budget)
-            results.append(_stylize_one(model, content_path, output_path, style_vector))
+            if content_path in videos:
+                results.append(_stylize_video(model, content_path, output_path, style_vector,
+                                              budget))
+                continue
+            layout = check_memory(content_path, model.config.alpha, FLAGS.content_size, budget,
+                                  FLAGS.tile, FLAGS.stroke_scale)
+            results.append(_stylize_one(model, content_path, output_path, style_vector, layout,
+                                        budget))
         except UserError as error:
             if len(contents) == 1:
                 raise
@@ -258,35 +306,54 @@ def run(argv):
                    in zip(styles, style_shares([w for _, w in styles]), strict=True)],
         "strength": FLAGS.strength, "content_size": FLAGS.content_size,
         "style_size": FLAGS.style_size, "preserve_colors": FLAGS.preserve_colors,
-        "outputs": results, "failed": failures,
+        "temporal_smoothing": FLAGS.temporal_smoothing, "outputs": results, "failed": failures,
         "seconds": round(time.perf_counter() - started, 3),
     }
     if FLAGS.json:
         print(json.dumps(summary, indent=2))
     elif len(contents) > 1:
-        print(f"wrote {len(results)} of {len(contents)} images to {outputs[0].parent}")
+        print(f"wrote {len(results)} of {len(contents)} {'files' if videos else 'images'} to "
+              f"{outputs[0].parent}")
     else:
         print(f"wrote {outputs[0]}")
     if failures:
-        print(f"error: {len(failures)} of {len(contents)} content images failed", file=sys.stderr)
+        print(f"error: {len(failures)} of {len(contents)} content "
+              f"{'files' if videos else 'images'} failed", file=sys.stderr)
         return 1
     return 0
 
 
-def _stylize_one(model, content_path, output_path, style_vector):
+def _stylize_video(model, content_path, output_path, style_vector, budget):
+    """Stylizes one video file (see arbitrary_style/video.py); its summary dict."""
+    from arbitrary_style import video
+
+    video.check_memory(content_path, model.config.alpha, FLAGS.content_size, budget)
+    return video.stylize_video(
+        model, content_path, output_path, style_vector, strength=FLAGS.strength,
+        content_size=FLAGS.content_size, style_size=FLAGS.style_size,
+        preserve_colors=FLAGS.preserve_colors, temporal_smoothing=FLAGS.temporal_smoothing)
+
+
+def _stylize_one(model, content_path, output_path, style_vector, layout, budget):
     started = time.perf_counter()
-    content = image_io.load_image(content_path, max_pixels=FLAGS.max_pixels)
+    content = image_io.load_image(content_path, max_pixels=FLAGS.max_pixels,
+                                  as_uint8=bool(layout and layout.tile))
     original_size = content.shape[1::-1]
     try:
         stylized = inference.stylize(
             model, content, style_vector, strength=FLAGS.strength,
             content_size=FLAGS.content_size, style_size=FLAGS.style_size,
-            preserve_colors=FLAGS.preserve_colors)
+            preserve_colors=FLAGS.preserve_colors, tile=FLAGS.tile,
+            stroke_scale=FLAGS.stroke_scale, max_memory=budget)
     except ValueError as error:  # e.g. an image too small for the network
         raise UserError(f"{content_path}: {error}") from None
     image_io.save_image(stylized, output_path)
     return {"content": str(content_path), "output": str(output_path),
             "input_size": list(original_size), "output_size": list(stylized.shape[1::-1]),
+            "stroke_scale": FLAGS.stroke_scale,
+            **({"tile": layout.tile, "tiles": layout.tiles, "thumbnail": layout.thumbnail,
+                "estimated_bytes": layout.estimated_bytes} if layout else {}),
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "seconds": round(time.perf_counter() - started, 3)}
 
 

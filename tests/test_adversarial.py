@@ -94,8 +94,9 @@ CASES = [
     ("spec_empty", lambda w, h: base(styles=""), ["--styles is required"]),
     ("malformed_max_memory", lambda w, h: base("--max_memory", "lots"), ["--max_memory"]),
     ("content_over_memory_budget", lambda w, h: base(
-        "--content_size", "0", "--max_memory", "4G", content=h),
-     ["huge.png", "9000x9000", "14.7 GiB", "4.0 GiB", "--max_memory", "--content_size 4"]),
+        "--content_size", "0", "--max_memory", "1.2G", content=h),
+     ["huge.png", "9000x9000", "GiB of memory", "1.2 GiB", "--max_memory", "tiled needs",
+      "--content_size"]),
     ("content_too_big_to_decode_in_budget", lambda w, h: base(
         "--max_memory", "100M", content=h), ["huge.png", "1024x1024", "decoding", "smaller"]),
     # Succeeding cases.
@@ -172,8 +173,8 @@ def test_fifo_is_refused_without_opening_it(tmp_path):
 
 
 def test_memory_estimate_matches_the_measurement():
-    # Measured peak ~130-180 B/px (alpha 0.25) and ~515-525 B/px (alpha 1.0).
+    # Measured peak: light path 293 B/px (alpha 0.25); Keras path ~515-525 B/px (alpha 1.0).
     per_pixel = model_lib.estimate_stylize_bytes((0, 0), (1000, 1000), 1.0) / 1e6
-    assert 500 <= per_pixel <= 600
+    assert 525 <= per_pixel <= 700
     assert math.isclose(model_lib.estimate_stylize_bytes((0, 0), (1000, 1000), 0.25) / 1e6,
-                        179, rel_tol=0.05)
+                        293, rel_tol=0.05)

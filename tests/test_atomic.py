@@ -51,6 +51,19 @@ def test_atomic_file_replaces_and_cleans_up(tmp_path):
     assert target.read_text() == "new" and not _temps(tmp_path)
 
 
+def test_atomic_file_cleans_stale_temps_unless_asked_not_to(tmp_path):
+    """A dead writer's temp is removed by the next write, or kept with clean=False (for a
+    writer that cleans the directory once itself)."""
+    stale = tmp_path / f"{atomic.PREFIX}999999999-00-new-x.png"  # no such pid
+    stale.write_text("partial")
+    with atomic.atomic_file(tmp_path / "a.txt", clean=False) as temporary:
+        temporary.write_text("a")
+    assert stale.exists()
+    with atomic.atomic_file(tmp_path / "b.txt") as temporary:
+        temporary.write_text("b")
+    assert not stale.exists() and (tmp_path / "a.txt").read_text() == "a"
+
+
 def test_directory_replace_and_exception_keeps_old(tmp_path):
     target = tmp_path / "model"
     with atomic.atomic_directory(target) as staging:

@@ -1,0 +1,328 @@
+"""Stylize many images on Apache Beam (DirectRunner by default; Dataflow, Flink, Spark).
+
+  python -m arbitrary_style.batch --input photos/ --styles a.jpg:0.7,b.jpg --output out/
+  python -m arbitrary_style.batch --style_per_input pairs.csv --output gs://bucket/out \\
+      --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp
+
+`--input` is a directory, a glob or one image (outputs are named by the input's path
+relative to the directory: a/x.jpg -> OUTPUT/a/x.jpg.png), or a text file of paths/URIs,
+one a line (outputs: x-<12 hex of sha256(URI)>.png). `--style_per_input` is a CSV of
+content,style rows (style in the --styles syntax). Paths inside a list or CSV are used as
+written: give absolute paths or URIs when the workers run elsewhere. Outputs that exist are
+skipped, so a re-run resumes; inputs that fail are listed in OUTPUT/failures.jsonl. Any
+other flag is a Beam pipeline option (--runner, --direct_num_workers, --project, ...).
+"""
+
+import json
+import logging
+import math
+import os
+import pathlib
+import sys
+import time
+
+from absl import app, flags
+
+from arbitrary_style import cli, image_io, inference, quiet_tensorflow
+from arbitrary_style.errors import UserError
+
+FLAGS = flags.FLAGS
+FORMATS = ("png", "jpg", "webp")
+_BEAM_ARGS = []  # The pipeline options split off the command line (see `split_argv`).
+
+
+def define_flags():
+    """The command's flags (defined only when run as `__main__`)."""
+    flags.DEFINE_string("input", None, "Content images: a directory, a glob (quote it), one "
+                        "image, or a text file listing paths/URIs one per line (local, gs://, "
+                        "s3://...).")
+    flags.DEFINE_string("styles", None, "Comma-separated style images, each PATH[:WEIGHT] "
+                        "(as the stylize command's --styles): one blended style vector for "
+                        "every input.")
+    flags.DEFINE_string("style_per_input", None, "Instead of --input/--styles: a CSV of "
+                        "content,style rows (style in the --styles syntax), one output each.")
+    flags.DEFINE_string("output", None, "Output directory or URI prefix (required).")
+    flags.DEFINE_float("strength", 1.0, "Style strength in [0, 1] (0 = about the content, "
+                       "1 = full style).", lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_integer("content_size", 1024, "Shrink content so its longer side is at most "
+                         "this many pixels (0 = keep the original size).", lower_bound=0,
+                         upper_bound=8192)
+    flags.DEFINE_integer("style_size", inference.DEFAULT_STYLE_SIZE, "Resize style images to "
+                         "this many pixels on the shorter side before predicting their style.",
+                         lower_bound=16, upper_bound=1024)
+    flags.DEFINE_bool("preserve_colors", False, "Keep the content's colours: transfer only "
+                      "the luminance of the stylized image.")
+    flags.DEFINE_enum("format", "png", FORMATS, "Output image format.")
+    flags.DEFINE_string("weights", None, "Weights: a cache name or a weights directory "
+                        "(default: the built-in default weights). A directory must be "
+                        "readable by the workers.")
+    flags.DEFINE_enum("backend", "auto", list(inference.BACKENDS), "Where the networks run "
+                      "(see the stylize command): auto uses the light onnxruntime graphs "
+                      "where it can.")
+    flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Refuse input images "
+                         "with more pixels than this.", lower_bound=1)
+    flags.DEFINE_integer("worker_threads", 0, "onnxruntime threads per worker process. "
+                         "0 = auto: on the DirectRunner this machine's CPUs divided among "
+                         "its --direct_num_workers processes, on Dataflow (one SDK process "
+                         "per vCPU) 1, elsewhere all of the worker's CPUs.", lower_bound=0)
+    flags.DEFINE_bool("json", False, "Print the summary as JSON on stdout.")
+    flags.register_validator("strength", math.isfinite,
+                             message="--strength must be a finite number in [0, 1]")
+
+
+def _is_ours(name):
+    if name in FLAGS:
+        return True
+    return name.startswith("no") and name[2:] in FLAGS and FLAGS[name[2:]].boolean
+
+
+def split_argv(argv):
+    """(this command's argv, the Beam pipeline options): flags that absl does not define are
+    pipeline options; the command takes no positional arguments, so a bare word after an
+    unknown `--flag` is that flag's value."""
+    ours, beam_args = [argv[0]], []
+    arguments = cli.undash_flag_names(argv)[1:]
+    index = 0
+    while index < len(arguments):
+        arg = arguments[index]
+        index += 1
+        if arg == "--" or not arg.startswith("-"):
+            ours.append(arg)
+            continue
+        name, equals, _ = arg.lstrip("-").partition("=")
+        if _is_ours(name):
+            target = ours
+            takes_value = not equals and name in FLAGS and not FLAGS[name].boolean
+        else:
+            target = beam_args
+            takes_value = (not equals and index < len(arguments)
+                           and not arguments[index].startswith("-"))
+        target.append(arg)
+        if takes_value and index < len(arguments):
+            target.append(arguments[index])
+            index += 1
+    return ours, beam_args
+
+
+def _with_defaults(beam_args):
+    """The DirectRunner unless --runner is given; Beam's INFO and WARNING lines (launcher and
+    workers) hidden unless --verbose."""
+    defaults = {"runner": "DirectRunner"}
+    if not (FLAGS.verbose or os.environ.get(quiet_tensorflow.VERBOSE_VARIABLE)):
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        defaults["default_sdk_harness_log_level"] = "ERROR"
+    given = {arg.lstrip("-").partition("=")[0] for arg in beam_args}
+    return [*beam_args, *(f"--{k}={v}" for k, v in defaults.items() if k not in given)]
+
+
+def pipeline_options(beam_args):
+    """PipelineOptions from the split-off flags; a flag Beam does not know is an error."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    given = PipelineOptions(beam_args)
+    try:
+        unknown = (set(given.get_all_options(retain_unknown_options=True))
+                   - set(given.get_all_options()))
+    except SystemExit:  # argparse has printed why
+        raise UserError(f"bad Beam pipeline option in: {' '.join(beam_args)}") from None
+    if unknown:
+        raise UserError(f"unknown flag --{', --'.join(sorted(unknown))}: neither this "
+                        "command's (see --help) nor a Beam pipeline option")
+    return PipelineOptions(_with_defaults(beam_args))
+
+
+def worker_threads(options, requested=0):
+    """onnxruntime threads for each worker process (0: all its CPUs): `requested`, or for 0
+    as --worker_threads explains. Two DirectRunner workers with two threads each on 2 cores
+    were ~25% slower than with one each (BUILD_NOTES.md)."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    if requested:
+        return requested
+    runner = str(options.view_as(StandardOptions).runner or "")
+    if runner.endswith("DataflowRunner"):
+        return 1
+    direct = options.view_as(DirectOptions)
+    if runner.endswith("DirectRunner") and direct.direct_running_mode == "multi_processing":
+        cpus = len(os.sched_getaffinity(0))
+        return max(1, cpus // (direct.direct_num_workers or cpus))  # 0 workers: one per CPU
+    return 0
+
+
+def _absolute(uri):
+    from arbitrary_style.batch import pipeline
+
+    return os.path.abspath(os.path.expanduser(uri)) if pipeline.is_local(uri) else uri
+
+
+def plan_input(uri):
+    """(pattern or list file, root or None, is_list) for --input."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from arbitrary_style.batch import pipeline
+
+    uri = _absolute(uri)
+    local_dir = pipeline.is_local(uri) and os.path.isdir(uri)
+    if local_dir or uri.endswith("/"):
+        root = uri.rstrip("/") + "/"
+        return root + "*", root, False
+    if pipeline.has_wildcards(uri):
+        return uri, pipeline.glob_root(uri), False
+    if not FileSystems.exists(uri):
+        hint = "" if pipeline.is_local(uri) else " (a directory URI ends with /)"
+        raise UserError(f"--input {uri}: no such file or directory{hint}")
+    if pipeline.is_image_name(uri):
+        return uri, uri.rsplit("/", 1)[0] + "/", False
+    return uri, None, True
+
+
+def plan():
+    """The job description handed to `pipeline.build` (all from the flags)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from arbitrary_style.batch import pipeline
+
+    if not FLAGS.output:
+        raise UserError("--output is required: a directory or URI prefix")
+    if bool(FLAGS.styles) == bool(FLAGS.style_per_input):
+        raise UserError("give either --styles (with --input) or --style_per_input")
+    if bool(FLAGS.input) == bool(FLAGS.style_per_input):
+        raise UserError("--input is required with --styles, and not used with "
+                        "--style_per_input (its CSV names the content images)")
+    output = _absolute(FLAGS.output).rstrip("/")
+    job = {"output": output, "format": FLAGS.format, "backend": FLAGS.backend,
+           "max_pixels": FLAGS.max_pixels, "style_per_input": None, "input": None,
+           "root": None, "is_list": False,
+           "options": {"strength": FLAGS.strength, "content_size": FLAGS.content_size,
+                       "style_size": FLAGS.style_size,
+                       "preserve_colors": FLAGS.preserve_colors}}
+    if FLAGS.style_per_input:
+        job["style_per_input"] = _absolute(FLAGS.style_per_input)
+        if not FileSystems.exists(job["style_per_input"]):
+            raise UserError(f"--style_per_input {job['style_per_input']}: no such file")
+    else:
+        job["input"], job["root"], job["is_list"] = plan_input(FLAGS.input)
+        lists_a_folder = pipeline.has_wildcards(job["input"])
+        if lists_a_folder and (output + "/").startswith(job["root"]):
+            raise UserError(f"--output {output} is inside the input directory "
+                            f"{job['root']}; a re-run would read the outputs as inputs")
+    return job
+
+
+def settings(job):
+    """What decides the outputs' pixels: a re-run into the same --output must match."""
+    from arbitrary_style.batch import pipeline
+
+    styles = ([[_absolute(pipeline.as_uri(p)), w] for p, w in inference.parse_styles(
+        FLAGS.styles)] if FLAGS.styles else None)
+    return {"styles": styles, "style_per_input": job["style_per_input"],
+            "weights": FLAGS.weights, "backend": job["backend"], "format": job["format"],
+            **job["options"]}
+
+
+def check_settings(job):
+    """Writes OUTPUT/batch_settings.json, or refuses when it records other settings."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from arbitrary_style.batch import pipeline
+
+    wanted = settings(job)
+    path = pipeline.join(job["output"], pipeline.SETTINGS_FILE)
+    if FileSystems.exists(path):
+        recorded = json.loads(pipeline.read_text(path))
+        differ = sorted(k for k in set(wanted) | set(recorded) if wanted.get(k) != recorded.get(k))
+        if differ:
+            raise UserError(f"--output {job['output']} holds outputs made with other settings "
+                            f"(differing: {', '.join(differ)}; see {path}); use another --output")
+    else:
+        pipeline.write_text(json.dumps(wanted, indent=2) + "\n", path)
+
+
+def counters(result):
+    """The job's done/skipped/failed Beam counters."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from arbitrary_style.batch import pipeline
+
+    totals = dict.fromkeys(("done", "skipped", "failed"), 0)
+    query = result.metrics().query(MetricsFilter().with_namespace(pipeline.NAMESPACE))
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] += value or 0
+    return totals
+
+
+def _import_beam():
+    """apache_beam, without the warnings its import logs on the root logger about the GCP
+    clients it lacks (unless --verbose)."""
+    root, level = logging.getLogger(), logging.getLogger().level
+    if not FLAGS.verbose:
+        root.setLevel(logging.ERROR)
+    try:
+        import apache_beam
+    finally:
+        root.setLevel(level)
+    return apache_beam
+
+
+def report(totals, seconds, job, model):
+    """Prints the summary (JSON with --json); returns it."""
+    from arbitrary_style.batch import pipeline
+
+    summary = {**totals, "inputs": sum(totals.values()), "seconds": round(seconds, 3),
+               "images_per_second": round(totals["done"] / seconds, 3),
+               "output": job["output"], "backend": type(model).__name__,
+               "worker_threads": job["threads"],
+               "failures": pipeline.join(job["output"], pipeline.FAILURES_FILE)}
+    if FLAGS.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"done {totals['done']}, skipped {totals['skipped']}, failed {totals['failed']} "
+              f"of {summary['inputs']} inputs in {seconds:.1f} s "
+              f"({summary['images_per_second']:.2f} images/s); outputs in {job['output']}")
+    if totals["failed"]:
+        print(f"warning: {totals['failed']} inputs failed; see {summary['failures']}",
+              file=sys.stderr)
+    return summary
+
+
+def run(argv):
+    """The command; returns the exit code."""
+    beam = _import_beam()
+    from arbitrary_style.batch import pipeline
+    from arbitrary_style.weights import store
+
+    options = pipeline_options(_BEAM_ARGS)
+    job = plan()
+    weights_dir = store.resolve_weights(FLAGS.weights)
+    # Workers resolve a cache name themselves (built-in weights ship in the package); a
+    # directory is handed over as a path.
+    job["weights"] = str(weights_dir) if FLAGS.weights and pathlib.Path(
+        FLAGS.weights).is_dir() else FLAGS.weights
+    job["threads"] = worker_threads(options, FLAGS.worker_threads)
+    model = inference.load(weights_dir, FLAGS.backend)  # Builds the light graphs once.
+    if FLAGS.styles:
+        job["vector"] = pipeline.style_vector(model, FLAGS.styles, FLAGS.style_size,
+                                              FLAGS.max_pixels)
+    check_settings(job)
+    pipeline.remove_temporaries(job["output"])
+    started = time.perf_counter()
+    beam_pipeline = beam.Pipeline(options=options)
+    pipeline.build(beam_pipeline, job)
+    result = beam_pipeline.run()
+    result.wait_until_finish()
+    seconds = time.perf_counter() - started
+    pipeline.remove_temporaries(job["output"])
+    report(counters(result), seconds, job, model)
+    return 0
+
+
+def main():
+    define_flags()
+    app.define_help_flags()  # --help and friends are absl's, not pipeline options.
+    sys.argv, _BEAM_ARGS[:] = split_argv(sys.argv)
+    cli.run(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,338 @@
+"""The Beam pipeline of `python -m arbitrary_style.batch`: inputs -> stylized files.
+
+Everything here runs on Beam workers as well as in the launcher, so it is importable (no
+`__main__` classes) and reads and writes through Beam's FileSystems (local paths, and
+gs:// or s3:// where their extras are installed).
+"""
+
+import csv
+import hashlib
+import json
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+import uuid
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.utils import shared
+
+from arbitrary_style import atomic, image_io, inference
+from arbitrary_style.errors import UserError
+
+NAMESPACE = "arbitrary_style"
+FAILURES_FILE = "failures.jsonl"
+SETTINGS_FILE = "batch_settings.json"
+FAILED = "failed"
+SINGLE_STYLE = ""  # The side-input key of the one --styles vector.
+_GLOB_CHARS = "*?["
+_RAW = CompressionTypes.UNCOMPRESSED
+
+
+def is_local(uri):
+    return FileSystems.get_scheme(uri) is None
+
+
+def join(base, *parts):
+    return os.path.join(base, *parts) if is_local(base) else FileSystems.join(base, *parts)
+
+
+def _basename(uri):
+    return posixpath.basename(uri.rstrip("/"))
+
+
+def is_image_name(uri):
+    """A non-hidden name with an image extension (what the stylize command reads)."""
+    name = _basename(uri)
+    extension = os.path.splitext(name)[1].lower()
+    return not name.startswith(".") and extension in image_io.READ_EXTENSIONS
+
+
+def has_wildcards(pattern):
+    return any(c in pattern for c in _GLOB_CHARS)
+
+
+def glob_root(pattern):
+    """The directory of a glob's part before its first wildcard: names are relative to it."""
+    cut = min((pattern.index(c) for c in _GLOB_CHARS if c in pattern), default=len(pattern))
+    return pattern[:cut].rsplit("/", 1)[0] + "/"
+
+
+def output_name(source, root, fmt, style_spec=None):
+    """The output's name under --output: deterministic, one per input (and style).
+
+    Under a directory or glob `root`: the input's path relative to it plus `.fmt`
+    (photos/a/x.jpg -> a/x.jpg.png). From a list or CSV (no root): the input's stem and
+    12 hex digits of the sha256 of its full URI (and style spec): x-0123456789ab.png.
+    """
+    if root is not None:
+        return f"{source[len(root):].lstrip('/')}.{fmt}"
+    key = source if style_spec is None else f"{source}\n{style_spec}"
+    stem = os.path.splitext(_basename(source))[0]
+    return f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.{fmt}"
+
+
+def parse_pair(line):
+    """A `content,style` CSV row (style: the --styles syntax) -> (content, style), or None
+    for a blank line or the header."""
+    row = next(csv.reader([line]), [])
+    if not row or not "".join(row).strip() or [c.strip() for c in row] == ["content", "style"]:
+        return None
+    if len(row) != 2 or not all(cell.strip() for cell in row):
+        raise UserError(f"--style_per_input row {line!r}: expected content,style")
+    return row[0].strip(), row[1].strip()
+
+
+def failure(source, error):
+    """A failures.jsonl line."""
+    return json.dumps({"input": source, "error": str(error)})
+
+
+def _parse_pair_or_fail(line):
+    try:
+        pair = parse_pair(line)
+    except UserError as error:
+        beam.metrics.Metrics.counter(NAMESPACE, "failed").inc()
+        yield beam.pvalue.TaggedOutput(FAILED, failure(line, error))
+        return
+    if pair is not None:
+        yield pair
+
+
+def read_image(uri, max_pixels):
+    """Float [H,W,3] of a local path or a FileSystems URI (copied to a scratch file first)."""
+    if is_local(uri):
+        return image_io.load_image(uri, max_pixels=max_pixels)
+    with tempfile.TemporaryDirectory() as scratch:
+        local = os.path.join(scratch, _basename(uri) or "image")
+        try:
+            with FileSystems.open(uri, compression_type=_RAW) as source, \
+                    open(local, "wb") as target:
+                shutil.copyfileobj(source, target)
+        except Exception as error:  # BeamIOError and the filesystems' own errors
+            raise UserError(f"{uri}: cannot read ({' '.join(str(error).split())})") from None
+        try:
+            return image_io.load_image(local, max_pixels=max_pixels)
+        except UserError as error:
+            raise UserError(str(error).replace(local, uri)) from None
+
+
+def _publish(local, uri):
+    """Copies a finished local file to a FileSystems URI under a temporary name, then renames
+    it: readers never see a partial object."""
+    directory, name = uri.rsplit("/", 1)
+    temporary = f"{directory}/{atomic.PREFIX}{uuid.uuid4().hex}-new-{name}"
+    with open(local, "rb") as source, FileSystems.create(temporary, compression_type=_RAW) \
+            as target:
+        shutil.copyfileobj(source, target)
+    FileSystems.rename([temporary], [uri])
+
+
+def write_image(image, uri):
+    """Atomically writes an image (format from the extension) to a path or URI. Stale
+    temporary files are removed before and after the job (`remove_temporaries`), not at
+    each write: a scan per write is quadratic in the number of outputs of a directory."""
+    if is_local(uri):
+        image_io.save_image(image, uri, clean=False)
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        local = os.path.join(scratch, _basename(uri))
+        image_io.save_image(image, local, clean=False)
+        _publish(local, uri)
+
+
+def write_text(text, uri):
+    """Atomically writes a text file to a path or URI (UserError when it cannot)."""
+    try:
+        if is_local(uri):
+            os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
+            with atomic.atomic_file(uri) as temporary:
+                _write_local_text(temporary, text)
+            return
+        with tempfile.TemporaryDirectory() as scratch:
+            local = os.path.join(scratch, _basename(uri))
+            _write_local_text(local, text)
+            _publish(local, uri)
+    except Exception as error:  # OSError, BeamIOError and the filesystems' own errors
+        raise UserError(f"{uri}: cannot write ({' '.join(str(error).split())})") from None
+
+
+def _write_local_text(path, text):
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def read_text(uri):
+    with FileSystems.open(uri, compression_type=_RAW) as handle:
+        return handle.read().decode("utf-8")
+
+
+def remove_temporaries(output):
+    """Removes the temporary files that killed writers left under `output`: for local
+    outputs those whose process is gone (atomic.clean_stale); for remote ones all of them
+    (one job per --output at a time)."""
+    if is_local(output):
+        for directory, _, _ in os.walk(output):
+            atomic.clean_stale(directory)
+        return
+    matches = FileSystems.match([join(output, "**")])[0].metadata_list
+    stale = [m.path for m in matches if _basename(m.path).startswith(atomic.PREFIX)]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def as_uri(path):
+    """A `parse_styles` path as the URI it was (pathlib turns gs://b/x into gs:/b/x)."""
+    text = str(path)
+    scheme = re.match(r"([a-z][a-z0-9+.-]*):/(?!/)", text)
+    return f"{scheme[1]}://{text[len(scheme[0]):]}" if scheme else text
+
+
+def style_vector(model, spec, style_size, max_pixels):
+    """The blended vector of a --styles spec (PATH[:W],...; paths or URIs)."""
+    styles = inference.parse_styles(spec)
+    images = [read_image(as_uri(path), max_pixels) for path, _ in styles]
+    return inference.style_vector(model, images, [w for _, w in styles], style_size)
+
+
+_MODELS = shared.Shared()
+
+
+def _load_model(weights, backend, threads):
+    from arbitrary_style.weights import store
+
+    return inference.load(store.resolve_weights(weights), backend, threads or None)
+
+
+class _ModelFn(beam.DoFn):
+    """A DoFn holding the model, loaded once per worker process (shared by its threads).
+
+    `model_args` are (weights name or directory, backend, onnxruntime threads or 0 for all
+    the worker's CPUs)."""
+
+    def __init__(self, model_args):
+        self._model_args = tuple(model_args)
+
+    def setup(self):
+        self.model = _MODELS.acquire(lambda: _load_model(*self._model_args),
+                                     tag=repr(self._model_args))
+
+
+class StyleVectorFn(_ModelFn):
+    """Style spec -> (spec, vector); a spec whose images cannot be read goes to FAILED."""
+
+    def __init__(self, model_args, style_size, max_pixels):
+        super().__init__(model_args)
+        self._style_size, self._max_pixels = style_size, max_pixels
+
+    def process(self, spec):
+        try:
+            yield spec, style_vector(self.model, spec, self._style_size, self._max_pixels)
+        except UserError as error:
+            yield beam.pvalue.TaggedOutput(FAILED, failure(spec, error))
+
+
+class StylizeFn(_ModelFn):
+    """(input, output, style key) -> the stylized output file, written once.
+
+    Outputs that exist are skipped (a re-run resumes); an input that fails for any reason
+    goes to FAILED. `options` are the keyword options of `inference.stylize`, passed
+    through as they are (this is the one place that calls it).
+    """
+
+    def __init__(self, model_args, options, max_pixels):
+        super().__init__(model_args)
+        self._options, self._max_pixels = dict(options), max_pixels
+        self._counters = {name: beam.metrics.Metrics.counter(NAMESPACE, name)
+                          for name in ("done", "skipped", "failed")}
+
+    def process(self, job, vectors):
+        source, target, style_key = job
+        if FileSystems.exists(target):
+            self._counters["skipped"].inc()
+            return
+        try:
+            if style_key not in vectors:
+                raise UserError(f"style {style_key!r} could not be read (see its own entry)")
+            self._stylize(source, target, vectors[style_key])
+        except Exception as error:  # noqa: BLE001 (dead letter: the job goes on)
+            self._counters["failed"].inc()
+            message = error if isinstance(error, UserError) else (
+                f"{source}: unexpected {type(error).__name__}: {error}")
+            yield beam.pvalue.TaggedOutput(FAILED, failure(source, message))
+            return
+        self._counters["done"].inc()
+        yield target
+
+    def _stylize(self, source, target, vector):
+        content = read_image(source, self._max_pixels)
+        try:
+            stylized = inference.stylize(self.model, content, vector, **self._options)
+        except ValueError as error:  # e.g. an image too small for the network
+            raise UserError(f"{source}: {error}") from None
+        write_image(stylized, target)
+
+
+def _write_failures(lines, uri):
+    write_text("".join(f"{line}\n" for line in sorted(lines)), uri)
+
+
+def _image_paths(pattern):
+    return (beam.Create([pattern]) | "Match" >> fileio.MatchAll()
+            | "Paths" >> beam.Map(lambda metadata: metadata.path)
+            | "Images" >> beam.Filter(is_image_name))
+
+
+def _per_input_jobs(pipeline, job, model_args):
+    """(jobs, style vectors, failures) from the --style_per_input CSV: one vector per
+    distinct style spec, computed on the workers."""
+    rows = (pipeline | "ReadPairs" >> beam.io.ReadFromText(job["style_per_input"])
+            | "ParsePairs" >> beam.FlatMap(_parse_pair_or_fail).with_outputs(
+                FAILED, main="pairs"))
+    pairs = rows.pairs | "DistinctPairs" >> beam.Distinct()
+    vectors = (pairs | "Styles" >> beam.Map(lambda pair: pair[1])
+               | "DistinctStyles" >> beam.Distinct()
+               | "StyleVectors" >> beam.ParDo(StyleVectorFn(
+                   model_args, job["options"]["style_size"], job["max_pixels"]))
+               .with_outputs(FAILED, main="vectors"))
+    output, fmt = job["output"], job["format"]
+    jobs = pairs | "Plan" >> beam.Map(lambda pair: (
+        pair[0], join(output, output_name(pair[0], None, fmt, pair[1])), pair[1]))
+    return jobs, vectors.vectors, (rows[FAILED], vectors[FAILED])
+
+
+def _single_style_jobs(pipeline, job):
+    """(jobs, the --styles vector, no failures) from --input: a folder, a glob or a list."""
+    if job["is_list"]:
+        sources = (pipeline | "ReadList" >> beam.io.ReadFromText(job["input"])
+                   | "Strip" >> beam.Map(str.strip)
+                   | "SkipBlank" >> beam.Filter(lambda line: line and not line.startswith("#")))
+    else:
+        sources = pipeline | "List" >> _image_paths(job["input"])
+    output, fmt, root = job["output"], job["format"], job["root"]
+    jobs = (sources | "Distinct" >> beam.Distinct()
+            | "Plan" >> beam.Map(lambda source: (
+                source, join(output, output_name(source, root, fmt)), SINGLE_STYLE)))
+    vectors = pipeline | "StyleVector" >> beam.Create([(SINGLE_STYLE, job["vector"])])
+    return jobs, vectors, ()
+
+
+def build(pipeline, job):
+    """Adds the stylization of `job` (a dict, see `__main__.plan`) to `pipeline`."""
+    model_args = (job["weights"], job["backend"], job["threads"])
+    if job["style_per_input"]:
+        jobs, vectors, failures = _per_input_jobs(pipeline, job, model_args)
+    else:
+        jobs, vectors, failures = _single_style_jobs(pipeline, job)
+    results = (jobs | "Spread" >> beam.Reshuffle()
+               | "Stylize" >> beam.ParDo(StylizeFn(model_args, job["options"],
+                                                   job["max_pixels"]),
+                                         beam.pvalue.AsDict(vectors))
+               .with_outputs(FAILED, main="written"))
+    _ = ((results[FAILED], *failures) | "AllFailures" >> beam.Flatten()
+         | "CollectFailures" >> beam.combiners.ToList()
+         | "WriteFailures" >> beam.Map(_write_failures, join(job["output"], FAILURES_FILE)))

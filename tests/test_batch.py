@@ -1,0 +1,360 @@
+"""`python -m arbitrary_style.batch` end to end, on Beam's DirectRunner.
+
+The main job runs once per module in multi-processing mode with two workers over a folder
+of 30 small images (3 of them unreadable); its outputs are compared with the stylize
+command's on the same folder and flags. A second job is SIGKILLed midway and re-run. The
+per-input CSV mode, and remote URIs (through a fake FileSystem, in-process), run on the
+in-process DirectRunner.
+"""
+
+import csv
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.localfilesystem import LocalFileSystem
+from apache_beam.options.pipeline_options import PipelineOptions
+from PIL import Image
+
+from arbitrary_style import atomic
+from arbitrary_style.batch import pipeline
+from arbitrary_style.batch.__main__ import counters, worker_threads
+from conftest import CONTENT_DIR, STYLE_DIR, image_paths
+
+STYLES = image_paths(STYLE_DIR)
+STYLE_SPEC = f"{STYLES[0]}:0.7,{STYLES[1]}:0.3"
+FLAGS = ["--strength", "0.8", "--content_size", "100"]
+TWO_WORKERS = ["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"]
+BAD = {"truncated.jpg", "text.jpg", "empty.jpg"}
+
+
+def run_module(module, args, home, **kwargs):
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)],
+                          env={**os.environ, "ARBITRARY_STYLE_HOME": str(home)},
+                          capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def run_batch(args, home):
+    result = run_module("arbitrary_style.batch", [*args, "--json"], home)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def make_folder(directory, count, sizes):
+    """`count` images cut from the shared photos (sizes cycled), JPEG and PNG."""
+    directory.mkdir()
+    photos = image_paths(CONTENT_DIR)
+    for index in range(count):
+        width, height = sizes[index % len(sizes)]
+        with Image.open(photos[index % len(photos)]) as photo:
+            image = photo.convert("RGB").resize((width, height), Image.BILINEAR)
+        image.save(directory / f"photo_{index:02d}.{'png' if index % 5 == 0 else 'jpg'}")
+    return directory
+
+
+def add_bad_images(directory):
+    good = (directory / "photo_01.jpg").read_bytes()
+    (directory / "truncated.jpg").write_bytes(good[:len(good) // 2])
+    (directory / "text.jpg").write_text("not an image\n")
+    (directory / "empty.jpg").write_bytes(b"")
+
+
+def load(path):
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def outputs(directory):
+    """The (non-hidden) images written in `directory`, by name."""
+    return {p.name: p for p in pathlib.Path(directory).glob("*.png") if not p.name.startswith(".")}
+
+
+def temporaries(directory):
+    return [p for p in pathlib.Path(directory).rglob("*") if p.name.startswith(atomic.PREFIX)]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """27 images of 64..128 px and 3 unreadable ones."""
+    directory = make_folder(tmp_path_factory.mktemp("batch") / "photos", 27,
+                            [(64, 64), (96, 72), (128, 100), (80, 128), (112, 112)])
+    add_bad_images(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def batch_job(folder, weights_home):
+    """One two-worker job over `folder` (summary, output directory)."""
+    output = folder.parent / "batch_out"
+    summary = run_batch(["--input", folder, "--styles", STYLE_SPEC, "--output", output,
+                         *FLAGS, *TWO_WORKERS], weights_home)
+    return summary, output
+
+
+@pytest.fixture(scope="module")
+def stylize_job(folder, weights_home):
+    """The stylize command on the same folder and flags (its JSON summary, directory)."""
+    output = folder.parent / "stylize_out"
+    result = run_module("arbitrary_style.stylize", ["--content", folder, "--styles",
+                                                    STYLE_SPEC, "--output", output, *FLAGS,
+                                                    "--json"], weights_home)
+    assert result.returncode == 1, result.stderr  # 1: some inputs failed
+    return json.loads(result.stdout), output
+
+
+def test_outputs_equal_the_stylize_command(batch_job, stylize_job, folder):
+    _, output = batch_job
+    reference, _ = stylize_job
+    assert len(reference["outputs"]) == 27
+    for entry in reference["outputs"]:
+        ours = output / f"{pathlib.Path(entry['content']).name}.png"
+        np.testing.assert_array_equal(load(ours), load(entry["output"]), err_msg=str(ours))
+    written = sorted(outputs(output))
+    assert written == sorted(f"{p.name}.png" for p in folder.iterdir() if p.name not in BAD)
+
+
+def test_failures_file_lists_each_bad_input_once(batch_job, stylize_job):
+    _, output = batch_job
+    reference, _ = stylize_job
+    lines = (output / pipeline.FAILURES_FILE).read_text().splitlines()
+    failures = sorted((json.loads(line) for line in lines), key=lambda f: f["input"])
+    expected = sorted(reference["failed"], key=lambda f: f["content"])
+    assert [f["input"] for f in failures] == [f["content"] for f in expected]
+    assert {pathlib.Path(f["input"]).name for f in failures} == BAD
+    assert [f["error"] for f in failures] == [f["error"] for f in expected]
+
+
+def test_summary_counts_and_no_temporaries(batch_job):
+    summary, output = batch_job
+    assert (summary["done"], summary["skipped"], summary["failed"], summary["inputs"]) == (
+        27, 0, 3, 30)
+    assert summary["backend"] == "LightModel"
+    assert summary["worker_threads"] == max(1, len(os.sched_getaffinity(0)) // 2)
+    assert summary["images_per_second"] == pytest.approx(27 / summary["seconds"], rel=0.01)
+    assert temporaries(output) == []
+    settings = json.loads((output / pipeline.SETTINGS_FILE).read_text())
+    assert settings["strength"] == 0.8 and settings["content_size"] == 100
+
+
+def test_rerun_with_other_settings_is_refused(batch_job, folder, weights_home):
+    _, output = batch_job
+    result = run_module("arbitrary_style.batch", ["--input", folder, "--styles", STYLE_SPEC,
+                                                  "--output", output, "--strength", "0.5"],
+                        weights_home)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --output")
+    assert "strength" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strenght", "0.5"], "error: unknown flag --strenght"),
+    (["--direct_num_workers", "two"], "error: bad Beam pipeline option"),
+])
+def test_bad_flags_are_one_line_errors(args, message, folder, tmp_path):
+    result = run_module("arbitrary_style.batch", ["--input", folder, "--styles", STYLE_SPEC,
+                                                  "--output", tmp_path / "out", *args],
+                        tmp_path / "home")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+    assert "Traceback" not in result.stderr
+
+
+def test_output_inside_the_input_directory_is_refused(folder, tmp_path):
+    result = run_module("arbitrary_style.batch", ["--input", folder, "--styles", STYLE_SPEC,
+                                                  "--output", folder / "out"], tmp_path)
+    assert result.returncode == 1
+    assert "inside the input directory" in result.stderr
+    assert not (folder / "out").exists()
+
+
+def test_killed_job_resumes_and_writes_each_output_once(tmp_path, weights_home):
+    photos = make_folder(tmp_path / "photos", 24, [(256, 256), (240, 256)])
+    output = tmp_path / "out"
+    args = ["--input", photos, "--styles", STYLES[2], "--output", output, *TWO_WORKERS]
+    job = subprocess.Popen([sys.executable, "-m", "arbitrary_style.batch", *map(str, args)],
+                           env={**os.environ, "ARBITRARY_STYLE_HOME": str(weights_home)},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    deadline = time.monotonic() + 300
+    while len(outputs(output)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(job.pid, signal.SIGKILL)  # the launcher and its worker processes
+    job.wait()
+    before = {name: (p.stat().st_ino, p.stat().st_mtime_ns) for name, p in outputs(output).items()}
+    assert 2 <= len(before) < 24, "the job was not killed midway"
+
+    summary = run_batch(args, weights_home)
+    assert (summary["done"], summary["skipped"], summary["failed"]) == (
+        24 - len(before), len(before), 0)
+    after = {name: (p.stat().st_ino, p.stat().st_mtime_ns) for name, p in outputs(output).items()}
+    assert sorted(after) == sorted(f"{p.name}.png" for p in photos.iterdir())
+    assert all(after[name] == stat for name, stat in before.items())  # not rewritten
+    assert temporaries(output) == []
+    assert (output / pipeline.FAILURES_FILE).read_text() == ""
+    for name in after:
+        assert load(output / name).shape[:2] == load(photos / name[:-4]).shape[:2]
+
+
+def test_style_per_input(folder, weights_home, tmp_path):
+    contents = sorted(p for p in folder.iterdir() if p.name not in BAD)[:3]
+    blend = f"{STYLES[2]}:1,{STYLES[3]}:3"
+    pairs = [(contents[0], STYLES[0]), (contents[1], STYLES[0]), (contents[0], blend),
+             (folder / "empty.jpg", STYLES[0]), (contents[2], tmp_path / "missing.jpg"),
+             (contents[1], STYLES[0]), ("one column",)]  # a repeated row, a bad row
+    table = tmp_path / "pairs.csv"
+    with open(table, "w", newline="") as handle:
+        csv.writer(handle).writerows([("content", "style"), *pairs])
+    output = tmp_path / "out"
+    summary = run_batch(["--style_per_input", table, "--output", output, *FLAGS], weights_home)
+    assert (summary["done"], summary["skipped"], summary["failed"]) == (3, 0, 3)
+
+    for spec, group in ((str(STYLES[0]), contents[:2]), (blend, contents[:1])):
+        reference = tmp_path / f"reference_{len(group)}"
+        result = run_module("arbitrary_style.stylize", ["--content", *group, "--styles", spec,
+                                                        "--output", f"{reference}/", *FLAGS],
+                            weights_home)
+        assert result.returncode == 0, result.stderr
+        for content in group:
+            ours = output / pipeline.output_name(str(content), None, "png", spec)
+            np.testing.assert_array_equal(load(ours),
+                                          load(reference / f"{content.stem}_stylized.png"))
+    assert len(outputs(output)) == 3  # contents[0] twice, under two names
+    failures = [json.loads(line)
+                for line in (output / pipeline.FAILURES_FILE).read_text().splitlines()]
+    errors = {f["input"]: f["error"] for f in failures}
+    assert sorted(errors) == sorted([str(folder / "empty.jpg"), str(tmp_path / "missing.jpg"),
+                                     str(contents[2]), "one column"])
+    assert "not found" in errors[str(tmp_path / "missing.jpg")]
+    assert "could not be read" in errors[str(contents[2])]
+    assert "expected content,style" in errors["one column"]
+
+
+def test_output_names():
+    assert pipeline.output_name("/in/a/x.jpg", "/in/", "png") == "a/x.jpg.png"
+    listed = pipeline.output_name("gs://b/p/x.jpg", None, "webp")
+    assert listed.startswith("x-") and listed.endswith(".webp")
+    assert listed != pipeline.output_name("gs://b/q/x.jpg", None, "webp")
+    assert pipeline.output_name("/x.jpg", None, "png", "s.jpg") != pipeline.output_name(
+        "/x.jpg", None, "png", "t.jpg")
+    assert pipeline.glob_root("gs://b/photos/*/x*.jpg") == "gs://b/photos/"
+
+
+def test_help_is_fast_and_imports_neither_beam_nor_tensorflow():
+    code = ("import sys, runpy; sys.argv = ['batch', '--help']\n"
+            "try:\n    runpy.run_module('arbitrary_style.batch', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted({'apache_beam', 'tensorflow'} & set(sys.modules)), file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert "--style_per_input" in result.stdout and result.stderr.strip() == "[]"
+
+
+class FakeRemoteFileSystem(LocalFileSystem):
+    """`fake://PATH` (like gs://BUCKET/KEY), stored at the local /PATH: the code paths of
+    remote URIs (scratch copies, temporary object + rename), run in-process."""
+
+    PREFIX = "fake://"
+
+    @classmethod
+    def scheme(cls):
+        return "fake"
+
+    @classmethod
+    def uri(cls, local):
+        return cls.PREFIX + str(local).lstrip("/")
+
+    def _local(self, path):
+        return "/" + path.removeprefix(self.PREFIX) if path.startswith(self.PREFIX) else path
+
+    def _remote(self, metadata):
+        return FileMetadata(self.uri(metadata.path), metadata.size_in_bytes,
+                            metadata.last_updated_in_seconds)
+
+    def _list(self, dir_or_prefix):
+        return map(self._remote, super()._list(self._local(dir_or_prefix)))
+
+    def metadata(self, path):
+        return self._remote(super().metadata(self._local(path)))
+
+    def create(self, path, *args, **kwargs):
+        return super().create(self._local(path), *args, **kwargs)
+
+    def open(self, path, *args, **kwargs):
+        return super().open(self._local(path), *args, **kwargs)
+
+    def exists(self, path):
+        return super().exists(self._local(path))
+
+    def rename(self, sources, destinations):
+        super().rename(list(map(self._local, sources)), list(map(self._local, destinations)))
+
+    def delete(self, paths):
+        for path in paths:
+            os.remove(self._local(path))
+
+
+def test_remote_uris_from_a_list_file(tmp_path, weights_home, monkeypatch):
+    """A list of fake:// URIs stylized in-process into a fake:// output, through
+    FileSystems only; equal to inference.stylize on the local files."""
+    import apache_beam as beam
+
+    from arbitrary_style import image_io, inference
+    from arbitrary_style.weights import store
+
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
+    photos = make_folder(tmp_path / "photos", 3, [(64, 80)])
+    remote = FakeRemoteFileSystem.uri
+    sources = [remote(p) for p in sorted(photos.iterdir())] + [remote(photos / "gone.jpg")]
+    (tmp_path / "list.txt").write_text("# photos\n" + "\n".join(sources + sources[:1]) + "\n")
+    output = tmp_path / "out"
+    output.mkdir()
+    stale = output / f"{atomic.PREFIX}1-0-new-x.png"  # left by a killed writer
+    stale.write_bytes(b"")
+    model = inference.load(store.resolve_weights(None))
+    options = {"strength": 1.0, "content_size": 0, "style_size": 256, "preserve_colors": True}
+    job = {"output": remote(output), "format": "png", "backend": "auto", "weights": None,
+           "threads": 1, "max_pixels": 10**8, "style_per_input": None,
+           "input": remote(tmp_path / "list.txt"),
+           "root": None, "is_list": True, "options": options,
+           "vector": pipeline.style_vector(model, remote(STYLES[0]), 256, 10**8)}
+    pipeline.remove_temporaries(job["output"])
+    assert not stale.exists()
+
+    beam_pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
+    pipeline.build(beam_pipeline, job)
+    result = beam_pipeline.run()
+    result.wait_until_finish()
+    assert counters(result) == {"done": 3, "skipped": 0, "failed": 1}  # the repeated line once
+    vector = inference.style_vector(model, [image_io.load_image(STYLES[0])])
+    for source in sources[:3]:
+        name = pipeline.output_name(source, None, "png")
+        content = image_io.load_image(photos / source.rsplit("/", 1)[1])
+        expected = inference.stylize(model, content, vector, **options)
+        image_io.save_image(expected, tmp_path / name)
+        np.testing.assert_array_equal(load(output / name), load(tmp_path / name))
+    assert len(outputs(output)) == 3 and temporaries(output) == []
+    failures = [json.loads(line) for line in (output / pipeline.FAILURES_FILE).open()]
+    assert [f["input"] for f in failures] == [sources[3]]
+    assert failures[0]["error"].startswith(f"{sources[3]}: cannot read (")  # not the scratch copy
+
+
+@pytest.mark.parametrize("args, requested, expected", [
+    (["--runner=DirectRunner"], 0, 0),
+    (["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+      "--direct_num_workers=2"], 0, max(1, len(os.sched_getaffinity(0)) // 2)),
+    (["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+      "--direct_num_workers=0"], 0, 1),
+    (["--runner=DataflowRunner"], 0, 1),
+    (["--runner=FlinkRunner"], 0, 0),
+    (["--runner=DataflowRunner"], 3, 3),
+])
+def test_worker_threads(args, requested, expected):
+    """onnxruntime threads per worker: the CPUs shared among the local worker processes."""
+    assert worker_threads(PipelineOptions(args), requested) == expected

@@ -59,6 +59,21 @@ def define_flags():
                         ".webp) or video (.mp4, .webm, .gif), or directory for several. "
                         "Default: CONTENT_stylized.png (.mp4 for a video) in the current "
                         "directory, or ./stylized/ for several.")
+    flags.DEFINE_float("temporal_smoothing", 0.0, "Videos: normalise each frame with an "
+                       "exponential moving average (this factor, in [0, 0.99]) of the "
+                       "network's instance-norm statistics, restarted at scene cuts. It "
+                       "lowers flicker only slightly (about 1% at 0.95 on a panning clip, "
+                       "none with exposure changes; see BUILD_NOTES). 0 = off: each frame "
+                       "on its own.", lower_bound=0.0, upper_bound=0.99)
+    flags.DEFINE_bool("json", False, "Print a JSON summary of what was done on stdout.")
+    define_stylize_options()
+    flags.register_validator(
+        "style_weight", lambda values: all(math.isfinite(v) and v > 0 for v in values or []),
+        message="--style_weight values must be finite numbers > 0")
+
+
+def define_stylize_options():
+    """The flags of how each content is stylized, shared with `arbitrary_style.batch`."""
     flags.DEFINE_float("strength", 1.0, "Style strength in [0, 1]: blends the style vector with "
                        "the content's own (0 = approximately the content, 1 = full style).",
                        lower_bound=0.0, upper_bound=1.0)
@@ -73,12 +88,6 @@ def define_flags():
                          upper_bound=MAX_STYLE_SIZE)
     flags.DEFINE_bool("preserve_colors", False, "Keep the content's colours: transfer only "
                       "the luminance of the stylized image.")
-    flags.DEFINE_float("temporal_smoothing", 0.0, "Videos: normalise each frame with an "
-                       "exponential moving average (this factor, in [0, 0.99]) of the "
-                       "network's instance-norm statistics, restarted at scene cuts. It "
-                       "lowers flicker only slightly (about 1% at 0.95 on a panning clip, "
-                       "none with exposure changes; see BUILD_NOTES). 0 = off: each frame "
-                       "on its own.", lower_bound=0.0, upper_bound=0.99)
     flags.DEFINE_string("weights", None, "Weights: a cache name (see `python -m "
                         "arbitrary_style.weights list`) or a weights directory. Default: the "
                         "cached default weights.")
@@ -104,15 +113,11 @@ def define_flags():
                        "1/S and brings it back with the content's fine detail. "
                        f"{MIN_STROKE_SCALE}..{MAX_STROKE_SCALE}.",
                        lower_bound=MIN_STROKE_SCALE, upper_bound=MAX_STROKE_SCALE)
-    flags.DEFINE_bool("json", False, "Print a JSON summary of what was done on stdout.")
     flags.register_validator("tile", lambda value: value == 0 or value >= tiling.MIN_TILE,
                              message=f"--tile must be 0 (automatic) or at least "
                                      f"{tiling.MIN_TILE} pixels")
     flags.register_validator("strength", lambda value: math.isfinite(value),
                              message="--strength must be a finite number in [0, 1]")
-    flags.register_validator(
-        "style_weight", lambda values: all(math.isfinite(v) and v > 0 for v in values or []),
-        message="--style_weight values must be finite numbers > 0")
     flags.register_validator(
         "max_memory", lambda value: value is None or _parse_memory(value) is not None,
         message="--max_memory must be a size > 0 such as 8G, 512M or 1000000 (bytes)")

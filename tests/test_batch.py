@@ -25,7 +25,7 @@ from PIL import Image
 
 from arbitrary_style import atomic
 from arbitrary_style.batch import pipeline
-from arbitrary_style.batch.__main__ import counters, worker_threads
+from arbitrary_style.batch.__main__ import counters, processes_per_machine
 from conftest import CONTENT_DIR, STYLE_DIR, image_paths
 
 STYLES = image_paths(STYLE_DIR)
@@ -236,6 +236,26 @@ def test_style_per_input(folder, weights_home, tmp_path):
     assert "expected content,style" in errors["one column"]
 
 
+def test_tiles_and_stroke_scale_as_in_the_stylize_command(weights_home, tmp_path):
+    """--tile and --stroke_scale reach inference.stylize as in the stylize command: the same
+    pixels, and the stylize command's JSON says the image was tiled."""
+    photos = make_folder(tmp_path / "photos", 2, [(600, 450)])
+    flags = ["--styles", STYLES[0], "--content_size", "0", "--tile", "256",
+             "--stroke_scale", "1.5"]
+    summary = run_batch(["--input", photos, "--output", tmp_path / "out", *flags], weights_home)
+    assert (summary["done"], summary["failed"]) == (2, 0)
+    result = run_module("arbitrary_style.stylize", ["--content", photos, "--output",
+                                                    f"{tmp_path / 'reference'}/", *flags,
+                                                    "--json"], weights_home)
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)["outputs"]
+    assert all(entry["tiles"] > 1 for entry in entries)
+    for photo in sorted(photos.iterdir()):
+        np.testing.assert_array_equal(
+            load(tmp_path / "out" / f"{photo.name}.png"),
+            load(tmp_path / "reference" / f"{photo.stem}_stylized.png"))
+
+
 def test_output_names():
     assert pipeline.output_name("/in/a/x.jpg", "/in/", "png") == "a/x.jpg.png"
     listed = pipeline.output_name("gs://b/p/x.jpg", None, "webp")
@@ -318,9 +338,11 @@ def test_remote_uris_from_a_list_file(tmp_path, weights_home, monkeypatch):
     stale = output / f"{atomic.PREFIX}1-0-new-x.png"  # left by a killed writer
     stale.write_bytes(b"")
     model = inference.load(store.resolve_weights(None))
-    options = {"strength": 1.0, "content_size": 0, "style_size": 256, "preserve_colors": True}
+    options = {"strength": 1.0, "content_size": 0, "style_size": 256, "preserve_colors": True,
+               "tile": 0, "stroke_scale": 1.0}
     job = {"output": remote(output), "format": "png", "backend": "auto", "weights": None,
-           "threads": 1, "max_pixels": 10**8, "style_per_input": None,
+           "processes": 1, "worker_threads": 0, "max_memory": None, "max_pixels": 10**8,
+           "style_per_input": None,
            "input": remote(tmp_path / "list.txt"),
            "root": None, "is_list": True, "options": options,
            "vector": pipeline.style_vector(model, remote(STYLES[0]), 256, 10**8)}
@@ -345,16 +367,29 @@ def test_remote_uris_from_a_list_file(tmp_path, weights_home, monkeypatch):
     assert failures[0]["error"].startswith(f"{sources[3]}: cannot read (")  # not the scratch copy
 
 
-@pytest.mark.parametrize("args, requested, expected", [
-    (["--runner=DirectRunner"], 0, 0),
+@pytest.mark.parametrize("args, processes", [
+    (["--runner=DirectRunner"], 1),
     (["--runner=DirectRunner", "--direct_running_mode=multi_processing",
-      "--direct_num_workers=2"], 0, max(1, len(os.sched_getaffinity(0)) // 2)),
+      "--direct_num_workers=2"], 2),
     (["--runner=DirectRunner", "--direct_running_mode=multi_processing",
-      "--direct_num_workers=0"], 0, 1),
-    (["--runner=DataflowRunner"], 0, 1),
-    (["--runner=FlinkRunner"], 0, 0),
-    (["--runner=DataflowRunner"], 3, 3),
+      "--direct_num_workers=0"], 0),
+    (["--runner=DataflowRunner"], 0),
+    (["--runner=FlinkRunner"], 1),
 ])
-def test_worker_threads(args, requested, expected):
-    """onnxruntime threads per worker: the CPUs shared among the local worker processes."""
-    assert worker_threads(PipelineOptions(args), requested) == expected
+def test_processes_per_machine(args, processes):
+    assert processes_per_machine(PipelineOptions(args)) == processes
+
+
+def test_worker_resources_share_the_machine(monkeypatch):
+    """Threads and memory budget per worker: the CPUs and memory shared among the worker
+    processes of a machine; given values win."""
+    from arbitrary_style import stylize
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(stylize, "available_memory", lambda: 10 * 2**30)
+    budget = int(10 * 2**30 * stylize.DEFAULT_MEMORY_SHARE)
+    assert pipeline.worker_resources(1) == (0, budget)  # all CPUs: onnxruntime's default
+    assert pipeline.worker_resources(2) == (4, budget // 2)
+    assert pipeline.worker_resources(0) == (1, budget // 8)  # one process per CPU
+    assert pipeline.worker_resources(16) == (1, budget // 16)
+    assert pipeline.worker_resources(2, threads=3, budget=123) == (3, 123)

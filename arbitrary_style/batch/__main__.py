@@ -11,11 +11,13 @@ content,style rows (style in the --styles syntax). Paths inside a list or CSV ar
 written: give absolute paths or URIs when the workers run elsewhere. Outputs that exist are
 skipped, so a re-run resumes; inputs that fail are listed in OUTPUT/failures.jsonl. Any
 other flag is a Beam pipeline option (--runner, --direct_num_workers, --project, ...).
+A --weights directory must be readable by the workers. --max_memory is per worker process
+(by default each gets its share of 80% of its machine's available memory); larger images
+are tiled as in the stylize command.
 """
 
 import json
 import logging
-import math
 import os
 import pathlib
 import sys
@@ -23,7 +25,7 @@ import time
 
 from absl import app, flags
 
-from arbitrary_style import cli, image_io, inference, quiet_tensorflow
+from arbitrary_style import cli, inference, quiet_tensorflow, stylize
 from arbitrary_style.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -42,32 +44,13 @@ def define_flags():
     flags.DEFINE_string("style_per_input", None, "Instead of --input/--styles: a CSV of "
                         "content,style rows (style in the --styles syntax), one output each.")
     flags.DEFINE_string("output", None, "Output directory or URI prefix (required).")
-    flags.DEFINE_float("strength", 1.0, "Style strength in [0, 1] (0 = about the content, "
-                       "1 = full style).", lower_bound=0.0, upper_bound=1.0)
-    flags.DEFINE_integer("content_size", 1024, "Shrink content so its longer side is at most "
-                         "this many pixels (0 = keep the original size).", lower_bound=0,
-                         upper_bound=8192)
-    flags.DEFINE_integer("style_size", inference.DEFAULT_STYLE_SIZE, "Resize style images to "
-                         "this many pixels on the shorter side before predicting their style.",
-                         lower_bound=16, upper_bound=1024)
-    flags.DEFINE_bool("preserve_colors", False, "Keep the content's colours: transfer only "
-                      "the luminance of the stylized image.")
     flags.DEFINE_enum("format", "png", FORMATS, "Output image format.")
-    flags.DEFINE_string("weights", None, "Weights: a cache name or a weights directory "
-                        "(default: the built-in default weights). A directory must be "
-                        "readable by the workers.")
-    flags.DEFINE_enum("backend", "auto", list(inference.BACKENDS), "Where the networks run "
-                      "(see the stylize command): auto uses the light onnxruntime graphs "
-                      "where it can.")
-    flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Refuse input images "
-                         "with more pixels than this.", lower_bound=1)
     flags.DEFINE_integer("worker_threads", 0, "onnxruntime threads per worker process. "
-                         "0 = auto: on the DirectRunner this machine's CPUs divided among "
-                         "its --direct_num_workers processes, on Dataflow (one SDK process "
-                         "per vCPU) 1, elsewhere all of the worker's CPUs.", lower_bound=0)
+                         "0 = auto: the worker machine's CPUs shared among its worker "
+                         "processes (the DirectRunner's --direct_num_workers; on Dataflow one "
+                         "per vCPU); all of them for a lone process.", lower_bound=0)
     flags.DEFINE_bool("json", False, "Print the summary as JSON on stdout.")
-    flags.register_validator("strength", math.isfinite,
-                             message="--strength must be a finite number in [0, 1]")
+    stylize.define_stylize_options()
 
 
 def _is_ours(name):
@@ -131,22 +114,18 @@ def pipeline_options(beam_args):
     return PipelineOptions(_with_defaults(beam_args))
 
 
-def worker_threads(options, requested=0):
-    """onnxruntime threads for each worker process (0: all its CPUs): `requested`, or for 0
-    as --worker_threads explains. Two DirectRunner workers with two threads each on 2 cores
-    were ~25% slower than with one each (BUILD_NOTES.md)."""
+def processes_per_machine(options):
+    """How many worker processes share one machine's CPUs and memory: the DirectRunner's
+    multi-processing workers, one per vCPU on Dataflow (0: one per CPU), else 1."""
     from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
-    if requested:
-        return requested
     runner = str(options.view_as(StandardOptions).runner or "")
     if runner.endswith("DataflowRunner"):
-        return 1
+        return 0
     direct = options.view_as(DirectOptions)
     if runner.endswith("DirectRunner") and direct.direct_running_mode == "multi_processing":
-        cpus = len(os.sched_getaffinity(0))
-        return max(1, cpus // (direct.direct_num_workers or cpus))  # 0 workers: one per CPU
-    return 0
+        return direct.direct_num_workers
+    return 1
 
 
 def _absolute(uri):
@@ -195,7 +174,8 @@ def plan():
            "root": None, "is_list": False,
            "options": {"strength": FLAGS.strength, "content_size": FLAGS.content_size,
                        "style_size": FLAGS.style_size,
-                       "preserve_colors": FLAGS.preserve_colors}}
+                       "preserve_colors": FLAGS.preserve_colors, "tile": FLAGS.tile,
+                       "stroke_scale": FLAGS.stroke_scale}}
     if FLAGS.style_per_input:
         job["style_per_input"] = _absolute(FLAGS.style_per_input)
         if not FileSystems.exists(job["style_per_input"]):
@@ -272,7 +252,9 @@ def report(totals, seconds, job, model):
     summary = {**totals, "inputs": sum(totals.values()), "seconds": round(seconds, 3),
                "images_per_second": round(totals["done"] / seconds, 3),
                "output": job["output"], "backend": type(model).__name__,
-               "worker_threads": job["threads"],
+               # What each worker uses where the workers run on this machine.
+               "worker_threads": pipeline.worker_resources(job["processes"],
+                                                           job["worker_threads"])[0],
                "failures": pipeline.join(job["output"], pipeline.FAILURES_FILE)}
     if FLAGS.json:
         print(json.dumps(summary, indent=2))
@@ -299,7 +281,9 @@ def run(argv):
     # directory is handed over as a path.
     job["weights"] = str(weights_dir) if FLAGS.weights and pathlib.Path(
         FLAGS.weights).is_dir() else FLAGS.weights
-    job["threads"] = worker_threads(options, FLAGS.worker_threads)
+    job["processes"] = processes_per_machine(options)
+    job["worker_threads"] = FLAGS.worker_threads
+    job["max_memory"] = stylize.memory_budget(FLAGS.max_memory) if FLAGS.max_memory else None
     model = inference.load(weights_dir, FLAGS.backend)  # Builds the light graphs once.
     if FLAGS.styles:
         job["vector"] = pipeline.style_vector(model, FLAGS.styles, FLAGS.style_size,

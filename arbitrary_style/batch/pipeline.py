@@ -5,6 +5,7 @@ Everything here runs on Beam workers as well as in the launcher, so it is import
 gs:// or s3:// where their extras are installed).
 """
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -103,10 +104,13 @@ def _parse_pair_or_fail(line):
         yield pair
 
 
-def read_image(uri, max_pixels):
-    """Float [H,W,3] of a local path or a FileSystems URI (copied to a scratch file first)."""
+@contextlib.contextmanager
+def local_file(uri):
+    """A local path holding the file of a path or FileSystems URI (a scratch copy for a
+    URI); the UserErrors raised inside name the URI, not the copy."""
     if is_local(uri):
-        return image_io.load_image(uri, max_pixels=max_pixels)
+        yield uri
+        return
     with tempfile.TemporaryDirectory() as scratch:
         local = os.path.join(scratch, _basename(uri) or "image")
         try:
@@ -116,9 +120,15 @@ def read_image(uri, max_pixels):
         except Exception as error:  # BeamIOError and the filesystems' own errors
             raise UserError(f"{uri}: cannot read ({' '.join(str(error).split())})") from None
         try:
-            return image_io.load_image(local, max_pixels=max_pixels)
+            yield local
         except UserError as error:
             raise UserError(str(error).replace(local, uri)) from None
+
+
+def read_image(uri, max_pixels):
+    """Float [H,W,3] of a local path or a FileSystems URI."""
+    with local_file(uri) as path:
+        return image_io.load_image(path, max_pixels=max_pixels)
 
 
 def _publish(local, uri):
@@ -202,6 +212,23 @@ def style_vector(model, spec, style_size, max_pixels):
 _MODELS = shared.Shared()
 
 
+def worker_resources(processes, threads=0, budget=None):
+    """(onnxruntime threads, memory budget in bytes) of one of `processes` worker processes
+    on this machine (0: one per CPU). `threads` 0: all the CPUs for a lone process, else the
+    CPUs shared out; `budget` None: --max_memory's default share of the available memory,
+    shared out."""
+    from arbitrary_style import stylize
+
+    cpus = len(os.sched_getaffinity(0))
+    processes = processes or cpus
+    if not threads:
+        threads = 0 if processes == 1 else max(1, cpus // processes)
+    if budget is None:
+        available = stylize.memory_budget(None)
+        budget = None if available is None else available // processes
+    return threads, budget
+
+
 def _load_model(weights, backend, threads):
     from arbitrary_style.weights import store
 
@@ -211,15 +238,17 @@ def _load_model(weights, backend, threads):
 class _ModelFn(beam.DoFn):
     """A DoFn holding the model, loaded once per worker process (shared by its threads).
 
-    `model_args` are (weights name or directory, backend, onnxruntime threads or 0 for all
-    the worker's CPUs)."""
+    `model_args` are (weights name or directory, backend, worker processes per machine (0:
+    one per CPU), --worker_threads, --max_memory in bytes or None); see `worker_resources`."""
 
     def __init__(self, model_args):
         self._model_args = tuple(model_args)
 
     def setup(self):
-        self.model = _MODELS.acquire(lambda: _load_model(*self._model_args),
-                                     tag=repr(self._model_args))
+        weights, backend, processes, threads, budget = self._model_args
+        threads, self.budget = worker_resources(processes, threads, budget)
+        self.model = _MODELS.acquire(lambda: _load_model(weights, backend, threads),
+                                     tag=repr((weights, backend, threads)))
 
 
 class StyleVectorFn(_ModelFn):
@@ -269,9 +298,18 @@ class StylizeFn(_ModelFn):
         yield target
 
     def _stylize(self, source, target, vector):
-        content = read_image(source, self._max_pixels)
+        from arbitrary_style import stylize
+
+        options = self._options
+        with local_file(source) as path:
+            layout = stylize.check_memory(path, self.model.config.alpha,
+                                          options["content_size"], self.budget,
+                                          options["tile"], options["stroke_scale"])
+            content = image_io.load_image(path, max_pixels=self._max_pixels,
+                                          as_uint8=bool(layout and layout.tile))
         try:
-            stylized = inference.stylize(self.model, content, vector, **self._options)
+            stylized = inference.stylize(self.model, content, vector, max_memory=self.budget,
+                                         **options)
         except ValueError as error:  # e.g. an image too small for the network
             raise UserError(f"{source}: {error}") from None
         write_image(stylized, target)
@@ -323,7 +361,8 @@ def _single_style_jobs(pipeline, job):
 
 def build(pipeline, job):
     """Adds the stylization of `job` (a dict, see `__main__.plan`) to `pipeline`."""
-    model_args = (job["weights"], job["backend"], job["threads"])
+    model_args = (job["weights"], job["backend"], job["processes"], job["worker_threads"],
+                  job["max_memory"])
     if job["style_per_input"]:
         jobs, vectors, failures = _per_input_jobs(pipeline, job, model_args)
     else:

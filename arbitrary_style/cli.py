@@ -56,7 +56,8 @@ def _list_shared_flags_in_help():
 
 
 def run(main, *, takes_arguments=False):
-    """`absl.app.run(main)`; a UserError or a bad flag is one `error:` line, not a traceback.
+    """`absl.app.run(main)`; a UserError, a bad flag or Ctrl-C is one `error:` line, not a
+    traceback.
 
     Positional arguments are refused unless the command `takes_arguments`.
     """
@@ -73,6 +74,9 @@ def run(main, *, takes_arguments=False):
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:  # Ctrl-C: outputs in progress were not written.
+            print("error: interrupted", file=sys.stderr)
+            return 130
 
     app.run(guarded, flags_parser=_parse_flags)
 

@@ -1,1 +1,3 @@
-"""Exporters: SavedModel, TF-Hub module, TFLite (and, later, TF.js) from project weights."""
+"""Exporters: SavedModel, TF-Hub module, TFLite and TF.js from project weights."""
+
+import arbitrary_style  # noqa: F401  First: makes the exporters' `import tensorflow` quiet.

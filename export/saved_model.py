@@ -66,6 +66,41 @@ class StylizationModule(tf.Module):
                 "predict_style": self.predict_style, "transfer": self.transfer}
 
 
+class MagentaGraphsModule(tf.Module):
+    """`predict_style` and `transfer` under the names and shapes of Magenta's published TF.js
+    graphs (`export.tfjs --layout magenta`): inputs `Placeholder` and `Placeholder_1`, the
+    style vector as [B, 1, 1, 100]; `specs` is `export.tfjs.MAGENTA_SPECS`."""
+
+    def __init__(self, model, specs):
+        super().__init__(name="arbitrary_style_magenta")
+        predictor, transformer = model.predictor, model.transformer
+        self.model_variables = list(predictor.weights) + list(transformer.weights)
+        (style_name,), (vector_name,) = (list(part) for part in specs["predict"])
+        (content_name, given_name), (stylized_name,) = (list(part) for part in specs["transfer"])
+        vector_spec = tf.TensorSpec([None, 1, 1, STYLE_VECTOR_SIZE], tf.float32, name=given_name)
+
+        @tf.function(input_signature=[tf.TensorSpec(IMAGES.shape, tf.float32, name=style_name)])
+        def predict_style(style):
+            vectors = predictor(style, training=False)
+            return {vector_name: tf.reshape(vectors, [-1, 1, 1, STYLE_VECTOR_SIZE])}
+
+        @tf.function(input_signature=[tf.TensorSpec(IMAGES.shape, tf.float32, name=content_name),
+                                      vector_spec])
+        def transfer(content, style_vector):
+            vectors = tf.broadcast_to(tf.reshape(style_vector, [-1, STYLE_VECTOR_SIZE]),
+                                      [tf.shape(content)[0], STYLE_VECTOR_SIZE])
+            return {stylized_name: transformer(content, vectors, training=False)}
+
+        self.predict_style, self.transfer = predict_style, transfer
+
+
+def export_magenta_graphs(model, output, specs):
+    """Writes the SavedModel that `export.tfjs --layout magenta` converts."""
+    module = MagentaGraphsModule(model, specs)
+    return save_atomically(module, output, signatures={"predict_style": module.predict_style,
+                                                       "transfer": module.transfer})
+
+
 def save_atomically(module, output, *, signatures=None, overwrite=False):
     """tf.saved_model.save into a staging directory beside `output`, then renamed onto it."""
     output = pathlib.Path(output)

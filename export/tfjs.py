@@ -2,6 +2,7 @@
 
     python -m export.tfjs --setup                  # once: the converter's own virtualenv
     python -m export.tfjs --weights magenta-mobile --output exported/tfjs [--quantization float16]
+    python -m export.tfjs --layout magenta --output exported/tfjs_magenta
 
 Writes, atomically (a failed export leaves nothing; --overwrite replaces an existing DIR):
 
@@ -15,6 +16,21 @@ Load them with `tf.loadGraphModel(".../predict/model.json")` and run
 "stylized")` (the output names are optional: each model has one output). Shapes are
 dynamic (null in export.json is "any"); resize style images to 256 px, as the networks were
 trained, and give contents at least 16 px a side.
+
+`--layout magenta` writes the same two models under the names and shapes of Magenta's
+published TF.js graphs, for code written for those, which runs nodes by name or by position:
+
+    predict   Placeholder [B,H,W,3] (style) -> mobilenet_conv/Conv/BiasAdd [B,1,1,100]
+    transfer  Placeholder [B,H,W,3] (content), Placeholder_1 [B or 1,1,1,100]
+              -> transformer/expand/conv3/conv/Sigmoid [B,H,W,3]
+
+    vector = predict.predict(style);  stylized = transfer.predict([content, vector]);
+    transfer.execute({Placeholder: content, Placeholder_1: vector},
+                     "transformer/expand/conv3/conv/Sigmoid")
+
+The graphs' input and output nodes themselves carry those names (the converter names them
+`placeholder`, `placeholder_1` and `Identity`; the export renames them in model.json), so
+code that predates graph-model signatures finds them too.
 
 Quantization (`--quantization`, default float16) of the stored weights; TF.js dequantizes
 them when it loads the model and computes in float32 either way:
@@ -65,6 +81,16 @@ VECTOR_SHAPE = [None, STYLE_VECTOR_SIZE]
 SPECS = {"predict": ({"style": IMAGE_SHAPE}, {"style_vector": VECTOR_SHAPE}),
          "transfer": ({"content": IMAGE_SHAPE, "style_vector": VECTOR_SHAPE},
                       {"stylized": IMAGE_SHAPE})}
+# Magenta's published TF.js graphs: node names, and the style vector as [B, 1, 1, 100].
+MAGENTA_VECTOR_SHAPE = [None, 1, 1, STYLE_VECTOR_SIZE]
+MAGENTA_SPECS = {
+    "predict": ({"Placeholder": IMAGE_SHAPE},
+                {"mobilenet_conv/Conv/BiasAdd": MAGENTA_VECTOR_SHAPE}),
+    "transfer": ({"Placeholder": IMAGE_SHAPE, "Placeholder_1": MAGENTA_VECTOR_SHAPE},
+                 {"transformer/expand/conv3/conv/Sigmoid": IMAGE_SHAPE})}
+LAYOUT_SPECS = {"ours": SPECS, "magenta": MAGENTA_SPECS}
+LAYOUTS = tuple(LAYOUT_SPECS)
+DEFAULT_LAYOUT = "ours"
 MANIFEST = "export.json"
 FORMAT_VERSION = 1
 
@@ -143,6 +169,12 @@ def check_quantization(quantization):
     return quantization
 
 
+def check_layout(layout):
+    if layout not in LAYOUTS:
+        raise UserError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+    return layout
+
+
 def _check_output(output, overwrite):
     if output.exists() and not output.is_dir():
         raise UserError(f"{output} exists and is not a directory")
@@ -181,9 +213,9 @@ def _convert_all(python, saved_model, staging, plan):
                             f"{last_error_line(outputs[name])}")
 
 
-def _describe(name, plan, source_dir):
+def _describe(name, plan, layout, source_dir):
     files = sorted(p.name for p in (source_dir / name).iterdir())
-    inputs, outputs = SPECS[name]
+    inputs, outputs = LAYOUT_SPECS[layout][name]
     return {"path": f"{name}/model.json", "signature": SIGNATURES[name],
             "quantization": plan[name],
             "inputs": {k: {"shape": shape, "dtype": "float32"} for k, shape in inputs.items()},
@@ -191,9 +223,12 @@ def _describe(name, plan, source_dir):
             "files": files, "bytes": sum((source_dir / name / f).stat().st_size for f in files)}
 
 
-def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, overwrite=False,
-                converter_python=None, source=None):
+def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, layout=DEFAULT_LAYOUT,
+                overwrite=False, converter_python=None, source=None):
     """Writes `model` (a StyleModel) as TF.js graph models into `output` (see the module doc).
+
+    `layout`: "ours" (names style, content, style_vector, stylized) or "magenta" (the
+    published graphs' node names and [B,1,1,100] vectors).
 
     `converter_python`: a python with tensorflowjs (default: `resolve_converter_python()`).
     `source`: what to record as the weights' origin (e.g. the weights directory).
@@ -203,6 +238,7 @@ def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, overwrite=F
     """
     output = pathlib.Path(output)
     plan = PLANS[check_quantization(quantization)]
+    check_layout(layout)
     _check_output(output, overwrite)
     python = pathlib.Path(converter_python or resolve_converter_python())
     version = check_converter(python)
@@ -214,7 +250,8 @@ def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, overwrite=F
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic.atomic_directory(output) as staging:
-            manifest = _build(model, source, python, version, plan, quantization, staging)
+            manifest = _build(model, source, python, version, plan, quantization, layout,
+                              staging)
     except BaseException:
         if created is not None:
             shutil.rmtree(created, ignore_errors=True)
@@ -222,25 +259,66 @@ def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, overwrite=F
     return {**manifest, "output": str(output)}
 
 
-def _build(model, source, python, version, plan, quantization, staging):
+def _build(model, source, python, version, plan, quantization, layout, staging):
     """Writes the export into `staging`; returns the contents of export.json."""
-    from export.saved_model import export_saved_model  # Imports TensorFlow.
+    from export import saved_model as saved_model_export  # Imports TensorFlow.
 
-    saved_model = export_saved_model(model, staging / "saved_model")
+    if layout == "magenta":
+        saved_model = saved_model_export.export_magenta_graphs(
+            model, staging / "saved_model", MAGENTA_SPECS)
+    else:
+        saved_model = saved_model_export.export_saved_model(model, staging / "saved_model")
     _convert_all(python, saved_model, staging, plan)
     shutil.rmtree(saved_model)
+    if layout == "magenta":
+        for name in SIGNATURES:
+            _rename_io_nodes(staging / name / "model.json")
     manifest = {
         "format": "arbitrary_style.tfjs", "format_version": FORMAT_VERSION,
-        "quantization": quantization,
+        "layout": layout, "quantization": quantization,
         "source": {"weights": None if source is None else str(source),
                    "backbone": model.config.backbone, "alpha": model.config.alpha},
         "converter": f"tensorflowjs {version}",
         "style_vector_size": STYLE_VECTOR_SIZE, "style_size": DEFAULT_STYLE_SIZE,
         "min_content_side": MIN_CONTENT_SIDE, "value_range": [0.0, 1.0],
-        "models": {name: _describe(name, plan, staging) for name in SIGNATURES},
+        "models": {name: _describe(name, plan, layout, staging) for name in SIGNATURES},
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _rename_io_nodes(model_json):
+    """Gives a converted graph's input and output nodes their signature keys as node names.
+
+    The converter names a signature's nodes after the function's arguments, lowercased
+    (`placeholder`), and its outputs `Identity`; code for Magenta's graphs asks for the nodes
+    `Placeholder` and `mobilenet_conv/Conv/BiasAdd`. Renames the nodes, every reference to
+    them (`name`, `name:0`, `^name`) and the signature's tensor names.
+    """
+    artifacts = json.loads(model_json.read_text())
+    signature = artifacts["signature"]
+    renames = {}
+    for entries in (signature["inputs"], signature["outputs"]):
+        for key, tensor in entries.items():
+            node, _, index = tensor["name"].partition(":")
+            renames[node] = key
+            tensor["name"] = f"{key}:{index or 0}"
+    nodes = artifacts["modelTopology"]["node"]
+    taken = {node["name"] for node in nodes} - set(renames)
+    if taken & set(renames.values()):
+        raise UserError(f"cannot rename {model_json}'s nodes: "
+                        f"{sorted(taken & set(renames.values()))} already exist")
+
+    def renamed(reference):
+        control, name = ("^", reference[1:]) if reference.startswith("^") else ("", reference)
+        node, colon, index = name.partition(":")
+        return control + renames.get(node, node) + colon + index
+
+    for node in nodes:
+        node["name"] = renames.get(node["name"], node["name"])
+        if "input" in node:
+            node["input"] = [renamed(reference) for reference in node["input"]]
+    model_json.write_text(json.dumps(artifacts))
 
 
 def setup_converter(venv=None, *, log=None):
@@ -297,6 +375,11 @@ def define_flags():
     flags.DEFINE_string("quantization", DEFAULT_QUANTIZATION,
                         f"Weight storage: {', '.join(QUANTIZATIONS)} (uint8: transfer model "
                         "only; the predictor is float16).")
+    flags.DEFINE_string("layout", DEFAULT_LAYOUT, "Names and shapes of the graphs' inputs and "
+                        "outputs: ours (style, content, style_vector [B,100], stylized) or "
+                        "magenta (Placeholder, Placeholder_1 [B,1,1,100], "
+                        "mobilenet_conv/Conv/BiasAdd, transformer/expand/conv3/conv/Sigmoid: "
+                        "Magenta's published TF.js graphs).")
     flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
 
 
@@ -311,12 +394,13 @@ def main(argv):
     if not FLAGS.output:
         raise UserError("--output is required (see --help)")
     check_quantization(FLAGS.quantization)
+    check_layout(FLAGS.layout)
     _check_output(pathlib.Path(FLAGS.output), FLAGS.overwrite)
     check_converter()  # Before loading any weights.
     weights_dir = store.resolve_weights(FLAGS.weights)
     model = store.load_model(weights_dir)
     summary = export_tfjs(model, FLAGS.output, quantization=FLAGS.quantization,
-                          overwrite=FLAGS.overwrite, source=weights_dir)
+                          layout=FLAGS.layout, overwrite=FLAGS.overwrite, source=weights_dir)
     print(json.dumps(summary, indent=2))
     return 0
 

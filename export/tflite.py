@@ -26,6 +26,10 @@ Quantizations:
   quantizes and dequantizes at its edges); an op without an int8 kernel would fall
   back to a float TFLite builtin (none does in these networks).
 
+Each file carries TFLite metadata (`export/tflite_metadata.py`: tensor names and
+descriptions, RGB images normalized from 0..255 by mean 0 / std 255, in subgraph input
+order), for Android Studio's ML Model Binding and the TFLite Support library.
+
 Every file is written atomically; a failed export removes what it wrote (and the
 output directory, if it created it).
 """
@@ -39,18 +43,35 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 
+import arbitrary_style
 from arbitrary_style import atomic, cli, image_io
 from arbitrary_style.errors import UserError
 from arbitrary_style.image_io import resize_short_side
 from arbitrary_style.model_config import MIN_CONTENT_SIDE
 from arbitrary_style.transformer import SIZE_MULTIPLE, STYLE_VECTOR_SIZE
 from arbitrary_style.weights import store
+from export import tflite_metadata
 
 QUANTIZATIONS = ("float32", "float16", "int8")
 DEFAULT_QUANTIZATIONS = ("float16", "int8")
 VECTOR_SHAPE = (1, 1, 1, STYLE_VECTOR_SIZE)
 # TF 2.21 warns that tf.lite.Interpreter moves to the ai_edge_litert package; it still works.
 INTERPRETER_DEPRECATION = r"\s*Warning: tf.lite.Interpreter is deprecated"
+
+# The metadata of each model's tensors: {name: (description, is an image)}.
+TENSORS = {
+    "predict": ({"style_image": ("Style image: RGB, float32 in [0, 1], [1, S, S, 3].", True)},
+                {"style_vector": ("Style vector [1, 1, 1, 100] for the transfer model.",
+                                  False)}),
+    "transfer": ({"content_image": ("Content image: RGB, float32 in [0, 1], [1, C, C, 3].",
+                                    True),
+                  "style_vector": ("Style vector [1, 1, 1, 100] from the predict model (or a "
+                                   "blend of several).", False)},
+                 {"stylized_image": ("Stylized content image: RGB, float32 in [0, 1].", True)}),
+}
+DESCRIPTIONS = {"predict": "Arbitrary style transfer: predicts a style image's style vector.",
+                "transfer": "Arbitrary style transfer: renders a content image in the style "
+                            "that a style vector describes."}
 
 FLAGS = flags.FLAGS
 
@@ -138,6 +159,22 @@ def _convert(networks, function, quantization, representative_dataset=None):
         return converter.convert()
 
 
+def with_metadata(tflite_bytes, name, model_config):
+    """The converted model `name` ("predict" or "transfer") with its TFLite metadata."""
+    inputs, outputs = tflite_metadata.signature_order(tflite_bytes)
+    tensors = []
+    for order, specs in ((inputs, TENSORS[name][0]), (outputs, TENSORS[name][1])):
+        if set(order) != set(specs):
+            raise AssertionError(f"{name}: converted tensors {sorted(order)}, expected "
+                                 f"{sorted(specs)}")
+        tensors.append([(key, *specs[key]) for key in sorted(order, key=order.get)])
+    metadata = tflite_metadata.model_metadata(
+        f"arbitrary_style {name} ({model_config.backbone} alpha {model_config.alpha})",
+        DESCRIPTIONS[name], *tensors, version=arbitrary_style.__version__,
+        author="arbitrary_style (export.tflite)")
+    return tflite_metadata.attach(tflite_bytes, metadata)
+
+
 def _calibration_datasets(networks, images, style_size, content_size):
     """Representative datasets for the predictor and the transfer model."""
     styles = [center_crop(image, style_size)[None] for image in images]
@@ -165,8 +202,9 @@ def export_tflite(model, output_dir, quantizations=DEFAULT_QUANTIZATIONS, *, sty
     if "int8" in quantizations:
         datasets = dict(zip(datasets, _calibration_datasets(
             networks, calibration_images, style_size, content_size), strict=True))
-    converted = [(name, quantization, _convert(networks, getattr(networks, name), quantization,
-                                               datasets[name]))
+    converted = [(name, quantization, with_metadata(
+                      _convert(networks, getattr(networks, name), quantization, datasets[name]),
+                      name, model.config))
                  for quantization in quantizations for name in datasets]  # Before any writing.
     _write_files(pathlib.Path(output_dir),
                  {f"{name}_{quantization}.tflite": data for name, quantization, data in converted})

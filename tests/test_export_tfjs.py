@@ -184,6 +184,64 @@ def test_uint8_quantizes_the_transfer_model_only(uint8_export, float16_export, i
         assert difference.max() < 0.15 and difference.mean() < 0.02
 
 
+@pytest.fixture(scope="module")
+def magenta_export(weights_home, tmp_path_factory, converter):
+    """A float32 export in Magenta's layout, made by the command."""
+    output = tmp_path_factory.mktemp("tfjs_magenta") / "magenta"
+    result = run_command(["--output", output, "--layout", "magenta", "--quantization",
+                          "float32"], weights_home, **{tfjs.CONVERTER_ENV: converter})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def as_vector(value):
+    return np.asarray(value["data"], np.float32).reshape(-1)
+
+
+def test_magenta_layout_runs_like_the_published_graphs(magenta_export, inputs, node):
+    input_path, _, expected = inputs
+    output = run_node(node, pathlib.Path(magenta_export["output"]), input_path)
+    assert magenta_export["layout"] == "magenta"
+    assert output["predict"] == {"inputs": ["Placeholder"],
+                                 "outputs": ["mobilenet_conv/Conv/BiasAdd"]}
+    assert output["transfer"] == {"inputs": ["Placeholder", "Placeholder_1"],
+                                  "outputs": ["transformer/expand/conv3/conv/Sigmoid"]}
+    # Positional predict(style), predict([content, vector]) and execute by signature name.
+    assert output["style_vector"].shape == (1, 1, 100)
+    output["style_vector"] = output["style_vector"].reshape(-1)
+    assert max(max_differences(output, expected).values()) < 1e-4  # Measured ~5e-6.
+    # The same graphs without their signatures, by node name (pre-signature TF.js code).
+    bare = output["by_node_name"]
+    assert bare["predict"] == output["predict"] and bare["transfer"] == output["transfer"]
+    assert np.abs(as_vector(bare["style_vector"]) - expected["style_vector"]).max() < 1e-4
+    stylized = as_vector(bare["stylized"]).reshape(expected["stylized"].shape)
+    assert np.abs(stylized - expected["stylized"]).max() < 1e-4
+    models = json.loads((pathlib.Path(magenta_export["output"]) / "export.json").read_text())[
+        "models"]
+    assert models["predict"]["outputs"] == {"mobilenet_conv/Conv/BiasAdd": {
+        "shape": [None, 1, 1, 100], "dtype": "float32"}}
+    assert models["transfer"]["inputs"]["Placeholder_1"]["shape"] == [None, 1, 1, 100]
+
+
+def test_rename_io_nodes(tmp_path):
+    model_json = tmp_path / "model.json"
+    model_json.write_text(json.dumps({
+        "signature": {"inputs": {"Placeholder": {"name": "placeholder:0"}},
+                      "outputs": {"out/Sigmoid": {"name": "Identity:0"}}},
+        "modelTopology": {"node": [
+            {"name": "placeholder", "op": "Placeholder"},
+            {"name": "a", "op": "Relu", "input": ["placeholder", "^placeholder"]},
+            {"name": "Identity", "op": "Identity", "input": ["a:0"]},
+            {"name": "b", "op": "Neg", "input": ["Identity:0"]}]}}))
+    tfjs._rename_io_nodes(model_json)
+    artifacts = json.loads(model_json.read_text())
+    assert artifacts["signature"] == {"inputs": {"Placeholder": {"name": "Placeholder:0"}},
+                                      "outputs": {"out/Sigmoid": {"name": "out/Sigmoid:0"}}}
+    assert [(n["name"], n.get("input")) for n in artifacts["modelTopology"]["node"]] == [
+        ("Placeholder", None), ("a", ["Placeholder", "^Placeholder"]),
+        ("out/Sigmoid", ["a:0"]), ("b", ["out/Sigmoid:0"])]
+
+
 def test_export_json_describes_the_files(float32_export, float16_export, uint8_export,
                                          weights_home, export_root):
     summaries = {"float32": float32_export, "float16": float16_export, "uint8": uint8_export}
@@ -197,6 +255,7 @@ def test_export_json_describes_the_files(float32_export, float16_export, uint8_e
         assert sorted(p.name for p in output.iterdir()) == ["export.json", "predict", "transfer"]
         assert manifest["format"] == "arbitrary_style.tfjs" and manifest["format_version"] == 1
         assert manifest["quantization"] == quantization
+        assert manifest["layout"] == "ours"
         assert manifest["converter"] == "tensorflowjs 4.22.0"
         assert manifest["source"]["backbone"] == "mobilenet_v2"
         assert manifest["source"]["alpha"] == 0.25
@@ -297,6 +356,8 @@ def test_command_errors_are_one_line(tmp_path):
     for args, env, message in [
         (["--output", tmp_path / "out", "--quantization", "int4"], {},
          "unknown quantization 'int4'; choose from float32, float16, uint8"),
+        (["--output", tmp_path / "out", "--layout", "tfhub"], {},
+         "unknown layout 'tfhub'; choose from ours, magenta"),
         (["--output", tmp_path / "out"], {tfjs.CONVERTER_ENV: str(missing)},
          (f"no TF.js converter at {missing}; run `python -m export.tfjs --setup` (or set "
           "ARBITRARY_STYLE_TFJS_PYTHON to a python with tensorflowjs==4.22.0)")),

@@ -14,10 +14,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as model_fb
 from conftest import CONTENT_DIR, STYLE_DIR, image_paths, load_rgb
 
 from arbitrary_style.errors import UserError
-from export import tflite
+from export import tflite, tflite_metadata
+from export.tflite_support_schema import metadata_schema_py_generated as metadata_fb
 
 SIZE = 128
 CONTENT = CONTENT_DIR / "golden_gate_sq.jpg"
@@ -94,6 +96,81 @@ def test_int8_is_close_and_smaller(exported, reference):
         assert sizes[model, "int8"] < 0.7 * sizes[model, "float16"]
 
 
+def read_metadata(data):
+    """The TFLITE_METADATA of .tflite bytes, parsed with TFLite's model schema and the official
+    metadata schema's generated reader: (ModelMetadataT, number of TFLITE_METADATA entries)."""
+    model = model_fb.Model.GetRootAs(data, 0)
+    entries = [model.Metadata(i) for i in range(model.MetadataLength())
+               if model.Metadata(i).Name() == b"TFLITE_METADATA"]
+    buffer = model.Buffers(entries[0].Buffer()).DataAsNumpy().tobytes()
+    assert metadata_fb.ModelMetadata.ModelMetadataBufferHasIdentifier(buffer, 0)
+    return (metadata_fb.ModelMetadataT.InitFromObj(metadata_fb.ModelMetadata.GetRootAs(buffer, 0)),
+            len(entries))
+
+
+def input_names_by_index(path):
+    """The signature's input names in the order of the interpreter's input indices."""
+    interpreter = tflite.TFLiteModel(path).interpreter
+    names = {detail["index"]: name for name, detail in
+             interpreter.get_signature_runner().get_input_details().items()}
+    return [names[detail["index"]] for detail in interpreter.get_input_details()]
+
+
+def test_metadata_names_and_normalization(exported):
+    output_dir, _ = exported
+    expected = {"predict": (["style_image"], ["style_vector"]),
+                "transfer": (["content_image", "style_vector"], ["stylized_image"])}
+    for model_name, (inputs, outputs) in expected.items():
+        for quantization in ("float16", "int8"):
+            path = output_dir / f"{model_name}_{quantization}.tflite"
+            assert input_names_by_index(path) == inputs  # The order clients read by index.
+            metadata, entries = read_metadata(path.read_bytes())
+            assert entries == 1 and metadata.minParserVersion == b"1.0.0"
+            assert metadata.name.decode().startswith(f"arbitrary_style {model_name} (mobilenet")
+            (subgraph,) = metadata.subgraphMetadata
+            tensors = subgraph.inputTensorMetadata + subgraph.outputTensorMetadata
+            assert [t.name.decode() for t in subgraph.inputTensorMetadata] == inputs
+            assert [t.name.decode() for t in subgraph.outputTensorMetadata] == outputs
+            for tensor in tensors:
+                assert tensor.description
+                image = tensor.name.decode() != "style_vector"
+                properties = tensor.content.contentProperties
+                if image:
+                    assert tensor.content.contentPropertiesType == (
+                        metadata_fb.ContentProperties.ImageProperties)
+                    assert properties.colorSpace == metadata_fb.ColorSpaceType.RGB
+                    assert (list(tensor.stats.min), list(tensor.stats.max)) == ([0.0], [1.0])
+                else:
+                    assert tensor.content.contentPropertiesType == (
+                        metadata_fb.ContentProperties.FeatureProperties)
+                    assert tensor.processUnits is None
+            for tensor in subgraph.inputTensorMetadata:
+                if tensor.name != b"style_vector":  # Pixels 0..255 -> (x - 0) / 255.
+                    (unit,) = tensor.processUnits
+                    assert unit.optionsType == metadata_fb.ProcessUnitOptions.NormalizationOptions
+                    assert (list(unit.options.mean), list(unit.options.std)) == ([0.0], [255.0])
+            assert all(t.processUnits is None for t in subgraph.outputTensorMetadata)
+
+
+def test_metadata_leaves_the_model_as_it_was(imported_model, tmp_path):
+    networks = tflite._Networks(imported_model, 32, 32)
+    raw = tflite._convert(networks, networks.transfer, "float32")
+    once = tflite.with_metadata(raw, "transfer", imported_model.config)
+    twice = tflite_metadata.attach(once, tflite_metadata.model_metadata(
+        "other", "replaced", [("a", "x", True), ("b", "y", False)], [("c", "z", True)],
+        version="0", author="test"))
+    assert read_metadata(twice)[1] == 1 and read_metadata(twice)[0].name == b"other"
+    rng = np.random.default_rng(0)
+    content = rng.random((1, 32, 32, 3), dtype=np.float32)
+    vector = rng.standard_normal((1, 1, 1, 100)).astype(np.float32)
+    results = []
+    for data in (raw, once, twice):
+        path = tmp_path / f"model_{len(results)}.tflite"
+        path.write_bytes(data)
+        results.append(tflite.TFLiteModel(path)(content_image=content, style_vector=vector))
+    assert np.array_equal(results[0], results[1]) and np.array_equal(results[0], results[2])
+
+
 @pytest.mark.parametrize("arguments, message", [
     ({"quantizations": ["int4"]}, "unknown quantization int4"),
     ({"quantizations": [" , "]}, "unknown quantization (none given)"),
@@ -149,6 +226,7 @@ def test_failed_write_leaves_nothing(imported_model, tmp_path, monkeypatch, exis
         output_dir.mkdir()
         (output_dir / "keep.txt").write_text("mine")
     monkeypatch.setattr(tflite, "_convert", lambda *args: b"model bytes")
+    monkeypatch.setattr(tflite, "with_metadata", lambda data, *args: data)
     replace, calls = os.replace, []
 
     def fail_third(source, target):

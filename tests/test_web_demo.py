@@ -4,7 +4,9 @@ The end-to-end test exports the pretrained model with `export.tfjs`, serves it w
 demo, and runs tests/js/demo_e2e.js: Playwright (export/web/node_modules) drives Debian's
 headless Chromium (/usr/bin/chromium, or $CHROMIUM), which stylizes a shared content image
 with two styles; the result is compared with the Keras model's. The page's screenshot is
-kept as test-artifacts/web_demo.png. Needs node, `npm ci --prefix export/web`,
+kept as test-artifacts/web_demo.png. The camera test
+(tests/js/camera_e2e.js) plays a clip made from the shared photos as Chromium's fake camera
+and compares two successive stylized frames with the Keras model's on the same input frames. Needs node, `npm ci --prefix export/web`,
 `apt-get install -y chromium` and the TF.js converter (`python -m export.tfjs --setup` or
 $ARBITRARY_STYLE_TFJS_PYTHON); a missing one fails the test with the command to run.
 """
@@ -29,6 +31,7 @@ from export import tfjs, web
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 E2E_SCRIPT = ROOT / "tests" / "js" / "demo_e2e.js"
+CAMERA_SCRIPT = ROOT / "tests" / "js" / "camera_e2e.js"
 SCREENSHOT = ROOT / "test-artifacts" / "web_demo.png"
 CHROMIUM = pathlib.Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # Read at import, before conftest's autouse fixture points ARBITRARY_STYLE_HOME at a temp dir.
@@ -39,6 +42,8 @@ CONVERTER = str(tfjs.resolve_converter_python())
 CONTENT = CONTENT_DIR / "eiffel_tower.jpg"
 STYLES = (STYLE_DIR / "La_forma.jpg", STYLE_DIR / "towers_1916_sq.jpg")
 BLEND, STRENGTH = 0.3, 0.8
+CLIP_SIZE, CLIP_FPS, PAN_FRAMES = (192, 144), 10, 12  # The fake camera's clip.
+CAMERA_SIZE = 128  # The smallest camera size: software WebGL is slow.
 
 
 def require_browser_tools():
@@ -64,6 +69,23 @@ def tfjs_models(imported_model, tmp_path_factory):
     except UserError as error:
         pytest.fail(f"TF.js export failed: {error}", pytrace=False)
     return output
+
+
+@pytest.fixture(scope="module")
+def demo_port(tfjs_models):
+    """The demo served with the exported models and the shared images; its port."""
+    server, port = web.start_server_thread(tfjs_models, images_dir=SHARED / "images")
+    yield port
+    server.shutdown()
+    server.server_close()
+
+
+def expected_stylized(model, content):
+    """The Keras model's result on `content` with the tests' styles, blend and strength."""
+    vectors = [model.predict_style(load_rgb(path)) for path in STYLES]
+    vector = apply_strength(blend_style_vectors(vectors, [1 - BLEND, BLEND]),
+                            model.predict_style(content), STRENGTH)
+    return model.stylize(content, vector)
 
 
 @pytest.fixture
@@ -145,21 +167,16 @@ def test_cli_errors(tmp_path):
     assert idle.returncode == 1 and "pass --serve" in idle.stderr
 
 
-def test_demo_stylizes_in_headless_chromium(tfjs_models, imported_model, tmp_path):
-    server, port = web.start_server_thread(tfjs_models, images_dir=SHARED / "images")
+def test_demo_stylizes_in_headless_chromium(demo_port, imported_model, tmp_path):
     query = urllib.parse.urlencode({
         "content": f"/images/content/{CONTENT.name}", "style1": f"/images/style/{STYLES[0].name}",
         "style2": f"/images/style/{STYLES[1].name}", "blend": BLEND, "strength": STRENGTH})
     SCREENSHOT.parent.mkdir(exist_ok=True)
     SCREENSHOT.unlink(missing_ok=True)
-    try:
-        result = subprocess.run(
-            ["node", str(E2E_SCRIPT), f"http://127.0.0.1:{port}/?{query}", str(SCREENSHOT),
-             str(tmp_path / "result.png")],
-            capture_output=True, text=True, timeout=300, check=False)
-    finally:
-        server.shutdown()
-        server.server_close()
+    result = subprocess.run(
+        ["node", str(E2E_SCRIPT), f"http://127.0.0.1:{demo_port}/?{query}", str(SCREENSHOT),
+         str(tmp_path / "result.png")],
+        capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, f"demo_e2e.js failed:\n{result.stderr[-4000:]}"
     stats = json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -172,12 +189,76 @@ def test_demo_stylizes_in_headless_chromium(tfjs_models, imported_model, tmp_pat
     assert stats["second"]["tensors"] == stats["first"]["tensors"], "tensors leak per run"
 
     # The browser's blend and strength match the project's on the same images.
-    content = load_rgb(CONTENT)
-    vectors = [imported_model.predict_style(load_rgb(path)) for path in STYLES]
-    vector = apply_strength(blend_style_vectors(vectors, [1 - BLEND, BLEND]),
-                            imported_model.predict_style(content), STRENGTH)
-    expected = imported_model.stylize(content, vector)
+    expected = expected_stylized(imported_model, load_rgb(CONTENT))
     actual = load_rgb(tmp_path / "result.png")
     assert actual.shape == expected.shape
     difference = float(np.abs(actual - expected).mean())
     assert difference < 0.02, f"the browser's result differs from the model's by {difference}"
+
+
+def write_y4m(path, frames, fps):
+    """Frames [N,H,W,3] in [0,1] as a YUV4MPEG2 clip (4:2:0, BT.601 limited range)."""
+    rgb = np.asarray(frames, np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 16 + 65.481 * r + 128.553 * g + 24.966 * b
+    u = 128 - 37.797 * r - 74.203 * g + 112.0 * b
+    v = 128 + 112.0 * r - 93.786 * g - 18.214 * b
+    n, h, w = y.shape
+    half = lambda plane: plane.reshape(n, h // 2, 2, w // 2, 2).mean(axis=(2, 4))  # noqa: E731
+    planes = [np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in (y, half(u), half(v))]
+    with open(path, "wb") as clip:
+        clip.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for index in range(n):
+            clip.write(b"FRAME\n" + b"".join(p[index].tobytes() for p in planes))
+
+
+def pan_clip():
+    """A diagonal pan across each shared content photo (256x256): all frames differ."""
+    w, h = CLIP_SIZE
+    frames = []
+    for path in sorted(CONTENT_DIR.glob("*.jpg")):
+        photo = load_rgb(path, 256)
+        for step in range(PAN_FRAMES):
+            x, y = step * (256 - w) // PAN_FRAMES, step * (256 - h) // PAN_FRAMES
+            frames.append(photo[y:y + h, x:x + w])
+    return np.stack(frames)
+
+
+def test_camera_source_in_headless_chromium(demo_port, imported_model, tmp_path):
+    clip = tmp_path / "clip.y4m"
+    write_y4m(clip, pan_clip(), CLIP_FPS)
+    query = urllib.parse.urlencode({
+        "style1": f"/images/style/{STYLES[0].name}", "style2": f"/images/style/{STYLES[1].name}",
+        "blend": BLEND, "strength": STRENGTH, "camera-size": CAMERA_SIZE})
+    result = subprocess.run(
+        ["node", str(CAMERA_SCRIPT), f"http://127.0.0.1:{demo_port}/?{query}", str(clip),
+         str(tmp_path)], capture_output=True, text=True, timeout=400, check=False)
+    assert result.returncode == 0, f"camera_e2e.js failed:\n{result.stderr[-4000:]}"
+    stats = json.loads(result.stdout.strip().splitlines()[-1])
+
+    inputs = [load_rgb(tmp_path / f"{name}-input.png") for name in ("first", "second")]
+    outputs = [load_rgb(tmp_path / f"{name}-output.png") for name in ("first", "second")]
+    expected = [expected_stylized(imported_model, frame) for frame in inputs]
+    w, h = CLIP_SIZE
+    assert inputs[0].shape == (h * CAMERA_SIZE // w, CAMERA_SIZE, 3)  # The camera size.
+    # Successive frames change, and each output is the model's result on its own input.
+    assert np.abs(inputs[0] - inputs[1]).mean() > 0.02, "the camera's frames do not change"
+    assert np.abs(outputs[0] - outputs[1]).mean() > 0.02, "the stylized frames do not change"
+    for frame, output, own, other in zip(inputs, outputs, expected, expected[::-1]):
+        assert output.shape == frame.shape
+        difference = float(np.abs(output - own).mean())
+        assert difference < 0.02, f"a camera frame differs from the model's by {difference}"
+        assert np.abs(output - other).mean() > 2 * difference, "the output ignores its frame"
+        assert np.abs(output - frame).mean() > 0.05, "the output is the camera frame"
+    for frame in ("first", "second"):
+        assert stats[frame]["fps"] > 0 and stats[frame]["fps_text"].endswith(" FPS")
+        assert stats[frame]["status"].startswith("Live")
+        assert stats[frame]["tensors"] == stats["warm_tensors"], "tensors leak per frame"
+    snapshot = tmp_path / "snapshot.png"
+    assert snapshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert load_rgb(snapshot).shape == inputs[0].shape
+    assert stats["released"] == dict.fromkeys(
+        ("tracks_ended", "video_released", "loop_stopped"), True)
+    assert stats["denied"] == ("Error: camera access was denied (allow it in the browser to "
+                               "use the camera)")
+    assert stats["absent"] == "Error: no camera was found"

@@ -1,8 +1,9 @@
 // The browser demo: a style vector from each style image (predict model), blended and
 // mixed with the content's own vector, conditions the transfer model on the content.
 // URL parameters (all optional): ?content=URL&style1=URL&style2=URL (default images),
-// &blend=0..1&strength=0..1&size=256|512|1024 (controls), &backend=webgl|cpu (TF.js picks
-// WebGL when the browser has it, else its CPU backend).
+// &blend=0..1&strength=0..1&size=256|512|1024&camera-size=128..384 (controls),
+// &backend=webgl|cpu (TF.js picks WebGL when the browser has it, else its CPU backend).
+// The Camera source stylizes the camera's frames in a loop (see startCamera).
 'use strict';
 
 // Style images are resized to style_size on the shorter side (the networks' training
@@ -11,6 +12,11 @@ const meta = {style_size: 256, min_content_side: 16};
 const $ = (id) => document.getElementById(id);
 const slots = ['content', 'style1', 'style2'];
 let models = null;
+// The live camera: its stream, the loop's token (a new one stops the old loop), the frame
+// timestamps behind the FPS readout, and stats the e2e test reads (window.demoCamera).
+const camera = {stream: null, token: 0, times: [], frames: 0, tensors: 0};
+window.demoCamera = camera;
+const FPS_WINDOW = 10;  // Frames averaged by the FPS readout.
 
 function setStatus(state, text) {
   $('status').dataset.state = state;  // loading | ready | working | done | error
@@ -19,8 +25,12 @@ function setStatus(state, text) {
 
 const isLoaded = (slot) => $(`${slot}-img`).dataset.loaded === 'yes';
 
+const cameraOn = () => $('source-camera').checked;
+
 function updateControls() {
-  $('stylize').disabled = !(models && isLoaded('content') && isLoaded('style1'));
+  $('stylize').disabled = cameraOn() || !(models && isLoaded('content') && isLoaded('style1'));
+  $('source-camera').disabled = !models;
+  $('snapshot').disabled = !(cameraOn() && camera.frames > 0);
   $('blend').disabled = !isLoaded('style2');
   $('blend-value').value = Number($('blend').value).toFixed(2);
   $('strength-value').value = Number($('strength').value).toFixed(2);
@@ -52,23 +62,64 @@ function clearImage(slot) {
   updateControls();
 }
 
-// An image's [width, height], and those scaled by `scale` (at least 1 pixel each).
-const sides = (img) => [img.naturalWidth, img.naturalHeight];
+// An image's (video's, canvas's) [width, height], and those scaled by `scale` (>= 1 px).
+const sides = (img) => [img.naturalWidth || img.videoWidth || img.width,
+                        img.naturalHeight || img.videoHeight || img.height];
 const scaled = (img, scale) => sides(img).map((n) => Math.max(1, Math.round(n * scale)));
 const shortSideTo = (img, size) => scaled(img, size / Math.min(...sides(img)));
 const longSideAtMost = (img, size) => scaled(img, Math.min(1, size / Math.max(...sides(img))));
 
-// The image drawn at [w, h] (the browser's smoothed resampling) as a [1,h,w,3] tensor in [0,1].
-function toTensor(img, [w, h]) {
-  const canvas = Object.assign(document.createElement('canvas'), {width: w, height: h});
+// The image drawn at [w, h] (the browser's smoothed resampling) on `canvas` (default: new).
+function drawAt(img, [w, h], canvas = document.createElement('canvas')) {
+  Object.assign(canvas, {width: w, height: h});
   const ctx = canvas.getContext('2d', {willReadFrequently: true});
   ctx.imageSmoothingQuality = 'high';
   ctx.drawImage(img, 0, 0, w, h);
-  return tf.tidy(() => tf.browser.fromPixels(canvas).toFloat().div(255).expandDims(0));
+  return canvas;
+}
+
+// The image drawn at [w, h] as a [1,h,w,3] tensor in [0,1].
+function toTensor(img, size) {
+  return tf.tidy(() => tf.browser.fromPixels(drawAt(img, size)).toFloat().div(255).expandDims(0));
 }
 
 function styleVector(img) {
   return models.predict.execute({style: toTensor(img, shortSideTo(img, meta.style_size))});
+}
+
+// The styles' vectors blended by `weight` (style 2's), kept while the styles and weight stay.
+const styleMix = {key: null, vector: null};
+function blendedStyles(weight) {
+  const key = [$('style1-img').src, weight > 0 ? $('style2-img').src : '', weight].join('\n');
+  if (styleMix.key !== key) {
+    if (styleMix.vector) styleMix.vector.dispose();
+    styleMix.vector = tf.tidy(() => {
+      const vector = styleVector($('style1-img'));
+      return weight > 0 ? vector.mul(1 - weight).add(styleVector($('style2-img')).mul(weight))
+        : vector;
+    });
+    styleMix.key = key;
+  }
+  return styleMix.vector;
+}
+
+// `content` stylized at `size` with the chosen styles, blend and strength (the strength mixes
+// in the content's own vector), drawn on the result canvas.
+async function stylizeOnto(content, size) {
+  const weight = isLoaded('style2') ? Number($('blend').value) : 0;
+  const strength = Number($('strength').value);
+  const styles = blendedStyles(weight);
+  const stylized = tf.tidy(() => {
+    const vector = strength < 1 ? styles.mul(strength).add(styleVector(content).mul(1 - strength))
+      : styles;
+    return models.transfer.execute({content: toTensor(content, size), style_vector: vector})
+      .squeeze([0]).clipByValue(0, 1);
+  });
+  try {
+    await tf.browser.toPixels(stylized, $('result'));  // also sizes the canvas
+  } finally {
+    stylized.dispose();
+  }
 }
 
 async function stylize() {
@@ -79,22 +130,11 @@ async function stylize() {
     setStatus('error', `Error: the content must be at least ${meta.min_content_side} px a side`);
     return;
   }
-  const weight = isLoaded('style2') ? Number($('blend').value) : 0;
-  const strength = Number($('strength').value);
   setStatus('working', `Working (${tf.getBackend()} backend, ${size.join('x')})…`);
   $('stylize').disabled = true;
   await tf.nextFrame();  // let the status text paint before the (blocking) work
   try {
-    const stylized = tf.tidy(() => {
-      let vector = styleVector($('style1-img'));
-      if (weight > 0) vector = vector.mul(1 - weight).add(styleVector($('style2-img')).mul(weight));
-      if (strength < 1) vector = vector.mul(strength).add(styleVector(content).mul(1 - strength));
-      const image = toTensor(content, size);
-      return models.transfer.execute({content: image, style_vector: vector})
-        .squeeze([0]).clipByValue(0, 1);
-    });
-    await tf.browser.toPixels(stylized, $('result'));  // also sizes the canvas
-    stylized.dispose();
+    await stylizeOnto(content, size);
     await updateDownload();
     const seconds = ((performance.now() - start) / 1000).toFixed(2);
     setStatus('done', `Done in ${seconds} s (${tf.getBackend()} backend, ${size.join('x')}).`);
@@ -113,6 +153,102 @@ async function updateDownload() {
   link.hidden = false;
 }
 
+// The camera's frames stylized one after another until the token changes (stopCamera).
+// Each frame is drawn at the camera size into #camera-frame, then stylized from there: the
+// canvas keeps the input of the result shown (the e2e test compares the two).
+async function cameraLoop(token) {
+  const video = $('camera-video');
+  while (camera.token === token) {
+    if (!isLoaded('style1') || !video.videoWidth) {
+      setStatus('working', isLoaded('style1') ? 'Waiting for the camera…' : 'Pick a style image.');
+      await tf.nextFrame();
+      continue;
+    }
+    const size = longSideAtMost(video, Number($('camera-size').value));
+    const frame = drawAt(video, size, document.createElement('canvas'));
+    await stylizeOnto(frame, size);
+    if (camera.token !== token) return;
+    drawAt(frame, size, $('camera-frame'));
+    camera.times = [...camera.times, performance.now()].slice(-FPS_WINDOW - 1);
+    camera.frames += 1;
+    camera.tensors = tf.memory().numTensors;
+    const [first, last] = [camera.times[0], camera.times[camera.times.length - 1]];
+    const fps = (camera.times.length - 1) * 1000 / (last - first);
+    camera.fps = Number.isFinite(fps) ? fps : 0;
+    $('fps').value = camera.fps ? `${camera.fps.toFixed(2)} FPS` : '… FPS';
+    setStatus('live', `Live (${tf.getBackend()} backend, ${size.join('x')}).`);
+    updateControls();
+    await tf.nextFrame();
+  }
+}
+
+// The camera's own error as a sentence: denied, absent, busy, or the browser's message.
+function cameraError(error) {
+  const messages = {
+    NotAllowedError: 'camera access was denied (allow it in the browser to use the camera)',
+    SecurityError: 'camera access was denied (allow it in the browser to use the camera)',
+    NotFoundError: 'no camera was found',
+    OverconstrainedError: 'no camera was found',
+    NotReadableError: 'the camera is in use by another program or cannot be read',
+  };
+  return messages[error.name] || `cannot open the camera (${error.message})`;
+}
+
+async function startCamera() {
+  stopCamera();
+  const token = camera.token;
+  Object.assign(camera, {times: [], frames: 0, fps: 0});
+  document.body.classList.add('camera');
+  $('fps').value = '';
+  updateControls();
+  setStatus('working', 'Opening the camera…');
+  try {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      throw Object.assign(new Error('this browser (or a page not served over HTTPS or from ' +
+                                    'localhost) has no camera access'), {name: 'Unsupported'});
+    }
+    const stream = await navigator.mediaDevices.getUserMedia({video: true, audio: false});
+    if (camera.token !== token || !cameraOn()) {  // Switched away meanwhile.
+      stream.getTracks().forEach((track) => track.stop());
+      return;
+    }
+    camera.stream = stream;
+    $('camera-video').srcObject = stream;
+    await $('camera-video').play();
+  } catch (error) {
+    if (camera.token !== token) return;
+    stopCamera();
+    setStatus('error', `Error: ${error.name === 'Unsupported' ? error.message : cameraError(error)}`);
+    return;
+  }
+  cameraLoop(token).catch((error) => {
+    if (camera.token !== token) return;
+    stopCamera();
+    setStatus('error', `Error: ${error.message}`);
+  });
+}
+
+// Ends the loop and releases the camera (its light goes off).
+function stopCamera() {
+  camera.token += 1;
+  if (camera.stream) camera.stream.getTracks().forEach((track) => track.stop());
+  camera.stream = null;
+  $('camera-video').srcObject = null;
+}
+
+function useFile() {
+  stopCamera();
+  document.body.classList.remove('camera');
+  $('fps').value = '';
+  updateControls();
+  setStatus('ready', 'Ready: pick a content and a style image, then Stylize.');
+}
+
+async function snapshot() {
+  await updateDownload();
+  $('download').click();
+}
+
 async function init() {
   const params = new URLSearchParams(location.search);
   for (const slot of slots) {
@@ -127,7 +263,16 @@ async function init() {
   $('blend').addEventListener('input', updateControls);
   $('strength').addEventListener('input', updateControls);
   $('stylize').addEventListener('click', stylize);
-  for (const id of ['blend', 'strength', 'size']) {
+  $('source-file').addEventListener('change', useFile);
+  $('source-camera').addEventListener('change', startCamera);
+  $('snapshot').addEventListener('click', snapshot);
+  document.addEventListener('visibilitychange', () => {
+    if (!cameraOn()) return;
+    if (document.hidden) stopCamera();
+    else startCamera();
+  });
+  window.addEventListener('pagehide', stopCamera);
+  for (const id of ['blend', 'strength', 'size', 'camera-size']) {
     if (params.has(id)) $(id).value = params.get(id);
   }
   updateControls();

@@ -10,16 +10,7 @@
 'use strict';
 
 const fs = require('fs');
-const path = require('path');
-
-const WEB_DIR = path.resolve(__dirname, '../../export/web');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const TIMEOUT_MS = Number(process.env.DEMO_TIMEOUT_MS || 120000);
-
-function fail(message) {
-  console.error(`demo_e2e: ${message}`);
-  process.exit(1);
-}
+const {fail, launch, waitForStatus} = require('./browser');
 
 // Statistics of the result canvas, computed in the page: RGB values in [0, 1].
 function canvasStats() {
@@ -47,16 +38,6 @@ function canvasStats() {
   };
 }
 
-async function waitForStatus(page, states) {
-  await page.waitForFunction(
-    (states) => states.includes(document.getElementById('status').dataset.state),
-    states, {timeout: TIMEOUT_MS});
-  const status = await page.$eval('#status',
-    (el) => ({state: el.dataset.state, text: el.textContent}));
-  if (status.state === 'error') throw new Error(`the demo reports: ${status.text}`);
-  return status;
-}
-
 async function stylize(page) {
   await page.click('#stylize');
   const status = await waitForStatus(page, ['done', 'error']);
@@ -66,25 +47,8 @@ async function stylize(page) {
 async function main() {
   const [url, screenshot, resultPng] = process.argv.slice(2);
   if (!url || !screenshot) fail('usage: node tests/js/demo_e2e.js URL SCREENSHOT.png [RESULT.png]');
-  if (!fs.existsSync(CHROMIUM)) {
-    fail(`${CHROMIUM} is missing; install Debian's chromium (apt-get install -y chromium)`);
-  }
-  let playwright;
+  const {browser, page, log} = await launch();
   try {
-    playwright = require(require.resolve('playwright-core', {paths: [WEB_DIR]}));
-  } catch (error) {
-    fail(`playwright-core is not in ${WEB_DIR}/node_modules; run: npm ci --prefix export/web`);
-  }
-  const browser = await playwright.chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const log = [];
-  try {
-    const page = await browser.newPage({viewport: {width: 1000, height: 900}});
-    page.on('console', (msg) => log.push(`${msg.type()}: ${msg.text()}`));
-    page.on('pageerror', (error) => log.push(`pageerror: ${error.message}`));
     await page.goto(url);
     const ready = await waitForStatus(page, ['ready', 'error']);
     const first = await stylize(page);

@@ -12,6 +12,14 @@
 // the given style_vector), only when one is given), "timing": {"predict_ms", "transfer_ms":
 // median of N runs after one warm-up; only when timing_runs > 0}}.
 //
+// An export with "layout": "magenta" (`--layout magenta`) is run as code written for
+// Magenta's published graphs runs it: `predict.predict(style)` and `transfer.predict([content,
+// vector])` give style_vector and stylized; stylized_given_vector comes from
+// `transfer.execute({Placeholder, Placeholder_1}, 'transformer/expand/conv3/conv/Sigmoid')`;
+// "by_node_name" holds style_vector and stylized computed by node name from the same graphs
+// loaded without their signatures (as code predating graph-model signatures sees them).
+// Vectors keep the layout's [B,1,1,100] shape.
+//
 // @tensorflow/tfjs comes from export/web/node_modules (`npm ci --prefix export/web`), else
 // from NODE_PATH. The models are read from disk with a custom IOHandler (no fetch).
 'use strict';
@@ -37,10 +45,12 @@ function loadTf() {
 const tf = loadTf();
 
 // An IOHandler that reads a graph model's model.json and weight shards from a directory.
-function fileHandler(dir) {
+// Without `signature` when dropSignature is set.
+function fileHandler(dir, dropSignature = false) {
   return {
     load: async () => {
       const modelJSON = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+      if (dropSignature) delete modelJSON.signature;
       return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
         const specs = [];
         const buffers = [];
@@ -86,6 +96,32 @@ async function medianMs(run, runs) {
   return times[Math.floor(times.length / 2)];
 }
 
+const MAGENTA = {style: 'Placeholder', content: 'Placeholder', vector: 'Placeholder_1',
+  predictOutput: 'mobilenet_conv/Conv/BiasAdd',
+  transferOutput: 'transformer/expand/conv3/conv/Sigmoid'};
+
+// Runs a magenta-layout export (see the header); returns what goes into OUTPUT_JSON.
+async function runMagenta(predict, transfer, dirOf, style, content, input) {
+  const vector = predict.predict(style);
+  const result = {style_vector: await fromTensor(vector),
+    stylized: await fromTensor(transfer.predict([content, vector]))};
+  if (input.style_vector) {
+    const given = toTensor(input.style_vector, 'style_vector').reshape([-1, 1, 1, 100]);
+    result.stylized_given_vector = await fromTensor(transfer.execute(
+        {[MAGENTA.content]: content, [MAGENTA.vector]: given}, MAGENTA.transferOutput));
+  }
+  const bare = {predict: await tf.loadGraphModel(fileHandler(dirOf('predict'), true)),
+    transfer: await tf.loadGraphModel(fileHandler(dirOf('transfer'), true))};
+  const bareVector = bare.predict.execute({[MAGENTA.style]: style}, MAGENTA.predictOutput);
+  result.by_node_name = {
+    predict: signature(bare.predict), transfer: signature(bare.transfer),
+    style_vector: await fromTensor(bareVector),
+    stylized: await fromTensor(bare.transfer.execute(
+        {[MAGENTA.content]: content, [MAGENTA.vector]: bareVector}, MAGENTA.transferOutput)),
+  };
+  return result;
+}
+
 async function main() {
   const [modelDir, inputPath, outputPath] = process.argv.slice(2);
   if (!outputPath) throw new Error('usage: run_graph_models.js MODEL_DIR INPUT_JSON OUTPUT_JSON');
@@ -102,6 +138,12 @@ async function main() {
 
   const style = toTensor(input.style, 'style');
   const content = toTensor(input.content, 'content');
+  if (exported.layout === 'magenta') {
+    const result = await runMagenta(predict, transfer, dirOf, style, content, input);
+    fs.writeFileSync(outputPath, JSON.stringify({tfjs: tf.version.tfjs, backend: tf.getBackend(),
+      load_ms: loadMs, predict: signature(predict), transfer: signature(transfer), ...result}));
+    return;
+  }
   const vector = predict.execute({style}, 'style_vector');
   const stylized = transfer.execute({content, style_vector: vector}, 'stylized');
   const result = {

@@ -4,9 +4,10 @@ The end-to-end test exports the pretrained model with `export.tfjs`, serves it w
 demo, and runs tests/js/demo_e2e.js: Playwright (export/web/node_modules) drives Debian's
 headless Chromium (/usr/bin/chromium, or $CHROMIUM), which stylizes a shared content image
 with two styles; the result is compared with the Keras model's. The page's screenshot is
-kept as test-artifacts/web_demo.png. The camera test
-(tests/js/camera_e2e.js) plays a clip made from the shared photos as Chromium's fake camera
-and compares two successive stylized frames with the Keras model's on the same input frames. Needs node, `npm ci --prefix export/web`,
+kept as test-artifacts/web_demo.png. The camera test (tests/js/camera_e2e.js) plays a clip
+made from the shared photos as Chromium's fake camera and compares two successive stylized
+frames with the Keras model's on the same input frames (screenshot:
+test-artifacts/web_demo_camera.png). Needs node, `npm ci --prefix export/web`,
 `apt-get install -y chromium` and the TF.js converter (`python -m export.tfjs --setup` or
 $ARBITRARY_STYLE_TFJS_PYTHON); a missing one fails the test with the command to run.
 """
@@ -33,6 +34,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 E2E_SCRIPT = ROOT / "tests" / "js" / "demo_e2e.js"
 CAMERA_SCRIPT = ROOT / "tests" / "js" / "camera_e2e.js"
 SCREENSHOT = ROOT / "test-artifacts" / "web_demo.png"
+CAMERA_SCREENSHOT = ROOT / "test-artifacts" / "web_demo_camera.png"
 CHROMIUM = pathlib.Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # Read at import, before conftest's autouse fixture points ARBITRARY_STYLE_HOME at a temp dir.
 CONVERTER = str(tfjs.resolve_converter_python())
@@ -204,8 +206,8 @@ def write_y4m(path, frames, fps):
     u = 128 - 37.797 * r - 74.203 * g + 112.0 * b
     v = 128 + 112.0 * r - 93.786 * g - 18.214 * b
     n, h, w = y.shape
-    half = lambda plane: plane.reshape(n, h // 2, 2, w // 2, 2).mean(axis=(2, 4))  # noqa: E731
-    planes = [np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in (y, half(u), half(v))]
+    u, v = (plane.reshape(n, h // 2, 2, w // 2, 2).mean(axis=(2, 4)) for plane in (u, v))
+    planes = [np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in (y, u, v)]
     with open(path, "wb") as clip:
         clip.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for index in range(n):
@@ -235,6 +237,8 @@ def test_camera_source_in_headless_chromium(demo_port, imported_model, tmp_path)
          str(tmp_path)], capture_output=True, text=True, timeout=400, check=False)
     assert result.returncode == 0, f"camera_e2e.js failed:\n{result.stderr[-4000:]}"
     stats = json.loads(result.stdout.strip().splitlines()[-1])
+    CAMERA_SCREENSHOT.parent.mkdir(exist_ok=True)
+    shutil.copyfile(tmp_path / "page.png", CAMERA_SCREENSHOT)
 
     inputs = [load_rgb(tmp_path / f"{name}-input.png") for name in ("first", "second")]
     outputs = [load_rgb(tmp_path / f"{name}-output.png") for name in ("first", "second")]
@@ -257,8 +261,10 @@ def test_camera_source_in_headless_chromium(demo_port, imported_model, tmp_path)
     snapshot = tmp_path / "snapshot.png"
     assert snapshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert load_rgb(snapshot).shape == inputs[0].shape
-    assert stats["released"] == dict.fromkeys(
-        ("tracks_ended", "video_released", "loop_stopped"), True)
+    released = dict.fromkeys(("tracks_ended", "video_released", "loop_stopped"), True)
+    assert stats["hidden"] == released and stats["hidden_status"].startswith("Camera paused")
+    assert stats["resumed"].startswith("Live")  # Visible again: the camera restarts.
+    assert stats["released"] == released  # Back to File.
     assert stats["denied"] == ("Error: camera access was denied (allow it in the browser to "
                                "use the camera)")
     assert stats["absent"] == "Error: no camera was found"

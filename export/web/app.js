@@ -19,7 +19,7 @@ window.demoCamera = camera;
 const FPS_WINDOW = 10;  // Frames averaged by the FPS readout.
 
 function setStatus(state, text) {
-  $('status').dataset.state = state;  // loading | ready | working | done | error
+  $('status').dataset.state = state;  // loading | ready | working | done | live | error
   $('status').textContent = text;
 }
 
@@ -160,12 +160,13 @@ async function cameraLoop(token) {
   const video = $('camera-video');
   while (camera.token === token) {
     if (!isLoaded('style1') || !video.videoWidth) {
-      setStatus('working', isLoaded('style1') ? 'Waiting for the camera…' : 'Pick a style image.');
+      setStatus('working', isLoaded('style1') ? 'Waiting for the camera…'
+        : 'Pick a style image.');
       await tf.nextFrame();
       continue;
     }
     const size = longSideAtMost(video, Number($('camera-size').value));
-    const frame = drawAt(video, size, document.createElement('canvas'));
+    const frame = drawAt(video, size);
     await stylizeOnto(frame, size);
     if (camera.token !== token) return;
     drawAt(frame, size, $('camera-frame'));
@@ -190,6 +191,8 @@ function cameraError(error) {
     NotFoundError: 'no camera was found',
     OverconstrainedError: 'no camera was found',
     NotReadableError: 'the camera is in use by another program or cannot be read',
+    NotSupportedError: 'this browser (or a page not served over HTTPS or from localhost) ' +
+      'has no camera access',
   };
   return messages[error.name] || `cannot open the camera (${error.message})`;
 }
@@ -204,8 +207,7 @@ async function startCamera() {
   setStatus('working', 'Opening the camera…');
   try {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      throw Object.assign(new Error('this browser (or a page not served over HTTPS or from ' +
-                                    'localhost) has no camera access'), {name: 'Unsupported'});
+      throw new DOMException('no navigator.mediaDevices', 'NotSupportedError');
     }
     const stream = await navigator.mediaDevices.getUserMedia({video: true, audio: false});
     if (camera.token !== token || !cameraOn()) {  // Switched away meanwhile.
@@ -218,7 +220,7 @@ async function startCamera() {
   } catch (error) {
     if (camera.token !== token) return;
     stopCamera();
-    setStatus('error', `Error: ${error.name === 'Unsupported' ? error.message : cameraError(error)}`);
+    setStatus('error', `Error: ${cameraError(error)}`);
     return;
   }
   cameraLoop(token).catch((error) => {
@@ -268,8 +270,9 @@ async function init() {
   $('snapshot').addEventListener('click', snapshot);
   document.addEventListener('visibilitychange', () => {
     if (!cameraOn()) return;
-    if (document.hidden) stopCamera();
-    else startCamera();
+    if (!document.hidden) return startCamera();
+    stopCamera();
+    setStatus('ready', 'Camera paused while the page is hidden.');
   });
   window.addEventListener('pagehide', stopCamera);
   for (const id of ['blend', 'strength', 'size', 'camera-size']) {

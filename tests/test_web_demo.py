@@ -265,6 +265,8 @@ def test_camera_source_in_headless_chromium(demo_port, imported_model, tmp_path)
     assert stats["hidden"] == released and stats["hidden_status"].startswith("Camera paused")
     assert stats["resumed"].startswith("Live")  # Visible again: the camera restarts.
     assert stats["released"] == released  # Back to File.
+    assert stats["unplugged"] == {**released, "status": "Error: the camera stopped (unplugged "
+                                                        "or taken by another program)"}
     assert stats["denied"] == ("Error: camera access was denied (allow it in the browser to "
                                "use the camera)")
     assert stats["absent"] == "Error: no camera was found"

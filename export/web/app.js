@@ -215,6 +215,11 @@ async function startCamera() {
       return;
     }
     camera.stream = stream;
+    stream.getVideoTracks().forEach((track) => track.addEventListener('ended', () => {
+      if (camera.token !== token) return;  // Stopped by us, not by the device.
+      stopCamera();
+      setStatus('error', 'Error: the camera stopped (unplugged or taken by another program)');
+    }));
     $('camera-video').srcObject = stream;
     await $('camera-video').play();
   } catch (error) {

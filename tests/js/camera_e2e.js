@@ -7,7 +7,8 @@
 // result of two successive frames (OUT_DIR/{first,second}-{input,output}.png, read
 // atomically after each frame) and a screenshot (OUT_DIR/page.png), takes a snapshot
 // (OUT_DIR/snapshot.png, the page's download), hides the page and shows it again, switches
-// back to File (both must release the camera), then fakes a denied and an absent camera.
+// back to File (both must release the camera), ends the track as an unplugged camera does,
+// then fakes a denied and an absent camera.
 // It prints JSON stats on stdout.
 'use strict';
 
@@ -68,6 +69,17 @@ async function failingCamera(page, name) {
   return status.text;
 }
 
+// The camera ending by itself (unplugged): the loop stops with an error status.
+async function unplugged(page, timeout) {
+  await page.check('#source-camera');
+  await nextFrame(page, 0, timeout);
+  const result = await releases(page, () => page.evaluate(() => window.demoCamera.stream
+    .getVideoTracks().forEach((track) => track.dispatchEvent(new Event('ended')))));
+  const status = await page.$eval('#status', (el) => el.textContent);
+  await page.check('#source-file');
+  return {...result, status};
+}
+
 async function main() {
   const [url, clip, outDir] = process.argv.slice(2);
   if (!url || !clip || !outDir) fail('usage: node tests/js/camera_e2e.js URL CLIP.y4m OUT_DIR');
@@ -98,12 +110,13 @@ async function main() {
     await setHidden(page, false);
     const resumed = await nextFrame(page, 0, timeout);  // The camera restarts.
     const released = await releases(page, () => page.check('#source-file'));
+    const ended = await unplugged(page, timeout);
     const denied = await failingCamera(page, 'NotAllowedError');
     const absent = await failingCamera(page, 'NotFoundError');
     console.log(JSON.stringify({
       ready: ready.text, warm_tensors: warm.tensors, ...frames, elapsed,
       snapshot_name: download.suggestedFilename(), hidden, hidden_status: hiddenStatus,
-      resumed: resumed.status, released, denied, absent, console: log}));
+      resumed: resumed.status, released, unplugged: ended, denied, absent, console: log}));
   } catch (error) {
     console.error(log.join('\n'));
     throw error;

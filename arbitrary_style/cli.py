@@ -4,6 +4,7 @@ import sys
 
 from absl import app, flags
 
+from arbitrary_style import quiet_tensorflow
 from arbitrary_style.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -62,6 +63,7 @@ def run(main, *, takes_arguments=False):
     Positional arguments are refused unless the command `takes_arguments`.
     """
     _list_shared_flags_in_help()
+    quiet_tensorflow.filter_absl_logs()
 
     def guarded(argv):
         if FLAGS.version:

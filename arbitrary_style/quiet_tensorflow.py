@@ -5,17 +5,23 @@ ARBITRARY_STYLE_VERBOSE=1).
 absl::InitializeLog() ...", "Could not find cuda drivers ...", "failed call to cuInit"),
 twice per process. `install()` (run by the package's `__init__`) wraps the first import of
 tensorflow, and the device set-up that prints the rest, with stderr pointed at /dev/null,
-and sets TF_CPP_MIN_LOG_LEVEL=3 for what comes later. Python exceptions still propagate.
+and sets TF_CPP_MIN_LOG_LEVEL=3 for what comes later; TensorFlow's Python logger then shows
+warnings and errors only. Python exceptions still propagate.
 """
 
 import contextlib
 import importlib.abc
 import importlib.util
+import logging
 import os
+import pathlib
 import sys
 
 VERBOSE_VARIABLE = "ARBITRARY_STYLE_VERBOSE"
 VERBOSE_FLAG = "--verbose"  # Defined by `arbitrary_style.cli`; read here before flags parse.
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+PROJECT_PACKAGES = tuple(str(_ROOT / name) + os.sep for name in
+                         ("arbitrary_style", "training", "export"))
 
 
 @contextlib.contextmanager
@@ -32,6 +38,14 @@ def _stderr_to_devnull():
         os.close(null)
 
 
+def quiet_stderr():
+    """A context in which C++ code's direct stderr writes are dropped, unless verbose (e.g. the
+    TFLite calibrator's "fully_quantize: 0, inference_type: 6, ..." lines)."""
+    if os.environ.get(VERBOSE_VARIABLE):
+        return contextlib.nullcontext()
+    return _stderr_to_devnull()
+
+
 class _QuietLoader(importlib.abc.Loader):
     def __init__(self, loader):
         self._loader = loader
@@ -43,6 +57,8 @@ class _QuietLoader(importlib.abc.Loader):
         with _stderr_to_devnull():
             self._loader.exec_module(module)
             module.config.list_logical_devices()  # Device set-up prints the second batch.
+        # TensorFlow's Python INFO lines (SavedModel saving: input names, assets, fingerprint).
+        module.get_logger().setLevel("WARNING")
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):
@@ -54,6 +70,28 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
         if spec is not None and spec.loader is not None:
             spec.loader = _QuietLoader(spec.loader)
         return spec
+
+
+class ProjectInfoOnly(logging.Filter):
+    """Passes warnings and errors, and INFO/DEBUG records only from the project's own code
+    (absl's handler otherwise shows TensorFlow's INFO lines: SavedModel input renames of
+    ~5,000 characters, sharding and fingerprint lines)."""
+
+    def filter(self, record):
+        return record.levelno >= logging.WARNING or record.pathname.startswith(PROJECT_PACKAGES)
+
+
+def filter_absl_logs():
+    """Filters absl's log handler with ProjectInfoOnly (the commands do, via `cli.run`; a
+    program of the user's that imports the package keeps its own INFO lines); a no-op if
+    verbose."""
+    if os.environ.get(VERBOSE_VARIABLE):
+        return
+    from absl import logging as absl_logging
+
+    handler = absl_logging.get_absl_handler()
+    if not any(isinstance(f, ProjectInfoOnly) for f in handler.filters):
+        handler.addFilter(ProjectInfoOnly())
 
 
 def install():

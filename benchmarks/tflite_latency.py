@@ -1,7 +1,7 @@
 """Size and latency of exported TFLite models (tf.lite.Interpreter, fixed input shapes).
 
     python -m export.tflite --output_dir tflite/ --calibration_images ../shared/images/content \\
-        --calibration_images ../shared/images/style
+        --calibration_styles ../shared/images/style
     python benchmarks/tflite_latency.py tflite/ [--threads 2] [--repeats 20] [--burst 5]
 
 Every `*.tflite` in the directory runs on random inputs of its own input shapes, warmed

@@ -1,7 +1,7 @@
 """Export weights to TensorFlow Lite: a style predictor and a style transfer model.
 
     python -m export.tflite --weights magenta-mobile --output_dir tflite/ \\
-        --calibration_images photos/ --calibration_images 'styles/*.jpg'
+        --calibration_images photos/ --calibration_styles 'styles/*.jpg'
 
 For each quantization Q (`--quantization`, default float16,int8) it writes two files,
 as Magenta's `arbitrary_image_stylization_convert_tflite.py` and the TF-Hub TFLite
@@ -19,10 +19,13 @@ predictor's output feeds the transfer model as it is.
 Quantizations:
 - float32: none.
 - float16: weights stored as float16 (half the size); CPUs compute in float32.
-- int8: post-training quantization of weights and activations, calibrated on
-  images: each calibration image is a style image for the predictor and a content
-  image for the transfer model, which is fed style vectors that the float predictor
-  computes from other calibration images. Inputs and outputs stay float32 (the model
+- int8: post-training quantization of weights and activations. The predictor is
+  calibrated on the style images (`--calibration_styles`) and the content images
+  (`--calibration_images`); the transfer model on each content image with many style
+  vectors: up to 8 of the styles' vectors in turn, the content's own vector, and 16 random
+  vectors drawn around the styles' per-dimension mean with 1.25x their spread (the
+  activations' ranges depend on the vector; calibrating with contents' vectors alone left a
+  strong colour cast on unseen styles). Inputs and outputs stay float32 (the model
   quantizes and dequantizes at its edges); an op without an int8 kernel would fall
   back to a float TFLite builtin (none does in these networks).
 
@@ -44,7 +47,7 @@ import tensorflow as tf
 from absl import flags
 
 import arbitrary_style
-from arbitrary_style import atomic, cli, image_io
+from arbitrary_style import atomic, cli, image_io, quiet_tensorflow
 from arbitrary_style.errors import UserError
 from arbitrary_style.image_io import resize_short_side
 from arbitrary_style.model_config import MIN_CONTENT_SIDE
@@ -86,7 +89,8 @@ def parse_quantizations(values):
     return list(dict.fromkeys(names))
 
 
-def check_arguments(output_dir, quantizations, style_size, content_size, num_calibration_images):
+def check_arguments(output_dir, quantizations, style_size, content_size, num_calibration_images,
+                    num_calibration_styles):
     """The validated list of quantizations; UserError for anything export_tflite refuses."""
     if pathlib.Path(output_dir).exists() and not pathlib.Path(output_dir).is_dir():
         raise UserError(f"--output_dir {output_dir} exists and is not a directory")
@@ -98,6 +102,10 @@ def check_arguments(output_dir, quantizations, style_size, content_size, num_cal
                         f"{MIN_CONTENT_SIDE}, got {content_size}")
     if "int8" in quantizations and not num_calibration_images:
         raise UserError("int8 quantization needs calibration images (--calibration_images); "
+                        "or choose --quantization float16")
+    if "int8" in quantizations and not num_calibration_styles:
+        raise UserError("int8 quantization needs calibration style images (--calibration_styles: "
+                        "the transfer model is calibrated over their style vectors); "
                         "or choose --quantization float16")
     return quantizations
 
@@ -154,8 +162,8 @@ def _convert(networks, function, quantization, representative_dataset=None):
         converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                tf.lite.OpsSet.TFLITE_BUILTINS]
-    with warnings.catch_warnings():  # Calibration runs a tf.lite.Interpreter.
-        warnings.filterwarnings("ignore", INTERPRETER_DEPRECATION)
+    with warnings.catch_warnings(), quiet_tensorflow.quiet_stderr():
+        warnings.filterwarnings("ignore", INTERPRETER_DEPRECATION)  # Calibration runs one.
         return converter.convert()
 
 
@@ -175,33 +183,53 @@ def with_metadata(tflite_bytes, name, model_config):
     return tflite_metadata.attach(tflite_bytes, metadata)
 
 
-def _calibration_datasets(networks, images, style_size, content_size):
-    """Representative datasets for the predictor and the transfer model."""
-    styles = [center_crop(image, style_size)[None] for image in images]
+# Per content image: STYLE_VECTORS_PER_CONTENT of the styles' vectors in turn and
+# RANDOM_VECTORS_PER_CONTENT random vectors around the styles' mean with RANDOM_VECTOR_SPREAD
+# x their per-dimension spread (measured best of spreads 1.0-2.0, 8-32 random vectors).
+STYLE_VECTORS_PER_CONTENT = 8
+RANDOM_VECTORS_PER_CONTENT = 16
+RANDOM_VECTOR_SPREAD = 1.25
+
+
+def _calibration_datasets(networks, images, styles, style_size, content_size, seed=0):
+    """Representative datasets for the predictor and the transfer model (see the module doc)."""
+    style_inputs = [center_crop(image, style_size)[None] for image in [*styles, *images]]
     contents = [center_crop(image, content_size)[None] for image in images]
-    vectors = [networks.predict(style)["style_vector"].numpy() for style in styles]
-    half = len(images) // 2  # Each content with another image's style (its own if alone).
-    return (lambda: ({"style_image": s} for s in styles),
-            lambda: ({"content_image": c, "style_vector": vectors[(i + half) % len(images)]}
-                     for i, c in enumerate(contents)))
+    predicted = np.concatenate([networks.predict(s)["style_vector"].numpy()
+                                for s in style_inputs])
+    vectors, own = predicted[:len(styles)], predicted[len(styles):]  # Styles', contents'.
+    mean, spread = vectors.mean(axis=0), RANDOM_VECTOR_SPREAD * vectors.std(axis=0)
+    random = np.random.default_rng(seed).standard_normal(
+        (len(contents), RANDOM_VECTORS_PER_CONTENT, *mean.shape)).astype(np.float32)
+    count = min(STYLE_VECTORS_PER_CONTENT, len(vectors))
+
+    def transfer_samples():
+        for i, content in enumerate(contents):
+            chosen = [vectors[(i * count + k) % len(vectors)] for k in range(count)]
+            for vector in [*chosen, own[i], *(mean + spread * random[i])]:
+                yield {"content_image": content, "style_vector": vector[None]}
+
+    return lambda: ({"style_image": s} for s in style_inputs), transfer_samples
 
 
 def export_tflite(model, output_dir, quantizations=DEFAULT_QUANTIZATIONS, *, style_size=256,
-                  content_size=384, calibration_images=()):
+                  content_size=384, calibration_images=(), calibration_styles=()):
     """Converts `model` (a StyleModel) and writes `predict_Q.tflite`, `transfer_Q.tflite`.
 
-    `calibration_images`: float [H,W,3] arrays in [0,1] of any size (needed for int8).
+    `calibration_images`, `calibration_styles`: content and style images, float [H,W,3]
+    arrays in [0,1] of any size (both needed for int8).
     Returns {"output_dir", "style_size", "content_size", "files": [{"file", "model",
     "quantization", "bytes"}]}. Raises UserError for bad arguments; on any failure no
     file of this export is left behind.
     """
     quantizations = check_arguments(output_dir, quantizations, style_size, content_size,
-                                    len(calibration_images))
+                                    len(calibration_images), len(calibration_styles))
     networks = _Networks(model, style_size, content_size)
     datasets = {"predict": None, "transfer": None}
     if "int8" in quantizations:
         datasets = dict(zip(datasets, _calibration_datasets(
-            networks, calibration_images, style_size, content_size), strict=True))
+            networks, calibration_images, calibration_styles, style_size, content_size),
+            strict=True))
     converted = [(name, quantization, with_metadata(
                       _convert(networks, getattr(networks, name), quantization, datasets[name]),
                       name, model.config))
@@ -278,11 +306,20 @@ def define_flags():
     flags.DEFINE_integer("style_size", 256, "Side of the predictor's square input.")
     flags.DEFINE_integer("content_size", 384, "Side of the transfer model's square content input "
                          "(a multiple of 4).")
+    flags.DEFINE_multi_string("calibration_styles", None, "int8 only: a directory, glob or "
+                              "image file of style images (repeatable) whose style vectors "
+                              "calibrate the transfer model; use many different styles.")
     flags.DEFINE_multi_string("calibration_images", None, "int8 only: a directory, glob or image "
-                              "file of calibration images (repeatable); each is used both as a "
+                              "file of content images (repeatable); each is used both as a "
                               "content and as a style image.")
     flags.DEFINE_integer("num_calibration", 32, "int8 only: use at most this many calibration "
-                         "images, spread evenly over those found.")
+                         "images and as many styles, spread evenly over those found.")
+
+
+def _spread(paths):
+    """At most --num_calibration of `paths`, spread evenly over them."""
+    picks = np.linspace(0, len(paths) - 1, min(FLAGS.num_calibration, len(paths)))
+    return [paths[i] for i in np.unique(picks.round().astype(int))]
 
 
 def main(argv):
@@ -292,20 +329,22 @@ def main(argv):
     if FLAGS.num_calibration < 1:
         raise UserError(f"--num_calibration must be positive, got {FLAGS.num_calibration}")
     paths = find_images(FLAGS.calibration_images or [])
+    style_paths = find_images(FLAGS.calibration_styles or [])
     quantizations = check_arguments(FLAGS.output_dir, FLAGS.quantization, FLAGS.style_size,
-                                    FLAGS.content_size, len(paths))
+                                    FLAGS.content_size, len(paths), len(style_paths))
     if "int8" in quantizations:
-        picks = np.linspace(0, len(paths) - 1, min(FLAGS.num_calibration, len(paths)))
-        paths = [paths[i] for i in np.unique(picks.round().astype(int))]
+        paths, style_paths = _spread(paths), _spread(style_paths)
     else:
-        paths = []
+        paths, style_paths = [], []
     weights_dir = store.resolve_weights(FLAGS.weights)
     model = store.load_model(weights_dir)
-    images = [image_io.load_image(p) for p in paths]
     summary = export_tflite(model, FLAGS.output_dir, quantizations, style_size=FLAGS.style_size,
-                            content_size=FLAGS.content_size, calibration_images=images)
+                            content_size=FLAGS.content_size,
+                            calibration_images=[image_io.load_image(p) for p in paths],
+                            calibration_styles=[image_io.load_image(p) for p in style_paths])
     print(json.dumps({"weights": str(weights_dir), **summary,
-                      "calibration_images": [str(p) for p in paths]}, indent=2))
+                      "calibration_images": [str(p) for p in paths],
+                      "calibration_styles": [str(p) for p in style_paths]}, indent=2))
     return 0
 
 

@@ -59,3 +59,14 @@ def load_rgb(path, size=None):
         if size:
             image = image.resize((size, size), Image.BILINEAR)
         return np.asarray(image, np.float32) / 255.0
+
+
+# Project-set variables a test process passes on (arbitrary_style's import sets the first): a
+# command run without them shows what a user sees.
+QUIETING_VARIABLES = ("TF_CPP_MIN_LOG_LEVEL", "ARBITRARY_STYLE_VERBOSE")
+
+
+def user_environment(**extra):
+    """os.environ without QUIETING_VARIABLES, plus `extra`: for commands run as a user would."""
+    return {**{k: v for k, v in os.environ.items() if k not in QUIETING_VARIABLES}, **extra}
+

@@ -13,7 +13,7 @@ from arbitrary_style.errors import UserError
 from export.hub import export_hub_module
 from export.saved_model import export_saved_model
 
-from conftest import CONTENT_DIR, STYLE_DIR, load_rgb
+from conftest import CONTENT_DIR, STYLE_DIR, load_rgb, user_environment
 
 CONTENTS = np.stack([load_rgb(CONTENT_DIR / "golden_gate_sq.jpg", 98),
                      load_rgb(CONTENT_DIR / "eiffel_tower.jpg", 98)])[:, :, :75]  # 98x75
@@ -104,16 +104,19 @@ def test_a_failed_export_leaves_nothing_behind(imported_model, tmp_path, monkeyp
 
 def run(module, *args, home):
     result = subprocess.run([sys.executable, "-m", module, *map(str, args)],
-                            env={**os.environ, "ARBITRARY_STYLE_HOME": str(home)},
+                            env=user_environment(ARBITRARY_STYLE_HOME=str(home)),
                             capture_output=True, text=True, timeout=300)
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     return result, errors
 
 
 def test_command_lines(weights_home, tmp_path):
-    result, errors = run("export.hub", "--output", tmp_path / "hub", home=weights_home)
-    assert result.returncode == 0 and not errors, result.stderr[-2000:]
-    assert (tmp_path / "hub" / "saved_model.pb").is_file()
+    for module in ("export.hub", "export.saved_model"):
+        output = tmp_path / module
+        result, errors = run(module, "--output", output, home=weights_home)
+        assert result.returncode == 0 and not errors, result.stderr[-2000:]
+        assert (output / "saved_model.pb").is_file()
+        assert result.stdout == f"wrote {output}\n" and result.stderr == ""  # Only our line.
     result, errors = run("export.saved_model", "--weights", tmp_path / "nowhere", "--output",
                          tmp_path / "sm", home=weights_home)
     assert result.returncode != 0 and len(errors) == 1 and "nowhere" in errors[0]

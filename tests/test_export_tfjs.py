@@ -10,7 +10,6 @@ small random images (64 px: conversion does not depend on the size, Node's cpu b
 """
 
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import user_environment
 
 from arbitrary_style.errors import UserError
 from export import tfjs
@@ -100,7 +100,7 @@ def uint8_export(imported_model, export_root, converter):
 
 def run_command(args, home, **env):
     return subprocess.run([sys.executable, "-m", "export.tfjs", *map(str, args)], cwd=REPOSITORY,
-                          env={**os.environ, "ARBITRARY_STYLE_HOME": str(home), **env},
+                          env=user_environment(ARBITRARY_STYLE_HOME=str(home), **env),
                           capture_output=True, text=True, timeout=600, check=False)
 
 
@@ -110,6 +110,7 @@ def float16_export(weights_home, export_root, converter):
     result = run_command(["--output", export_root / "float16"], weights_home,
                          **{tfjs.CONVERTER_ENV: converter})
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == ""  # No TensorFlow or converter log lines.
     return json.loads(result.stdout)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as model_fb
-from conftest import CONTENT_DIR, STYLE_DIR, image_paths, load_rgb
+from conftest import CONTENT_DIR, STYLE_DIR, image_paths, load_rgb, user_environment
 
 from arbitrary_style.errors import UserError
 from export import tflite, tflite_metadata
@@ -24,8 +24,9 @@ from export.tflite_support_schema import metadata_schema_py_generated as metadat
 SIZE = 128
 CONTENT = CONTENT_DIR / "golden_gate_sq.jpg"
 STYLE = STYLE_DIR / "La_forma.jpg"
-CALIBRATION = [p for p in image_paths(CONTENT_DIR) + image_paths(STYLE_DIR)[:6]
-               if p not in (CONTENT, STYLE)]
+# int8 is calibrated without the test pair: the other contents, the other styles.
+CALIBRATION_CONTENTS = [p for p in image_paths(CONTENT_DIR) if p != CONTENT]
+CALIBRATION_STYLES = [p for p in image_paths(STYLE_DIR) if p != STYLE]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,8 @@ def exported(imported_model, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("tflite") / "models"
     summary = tflite.export_tflite(
         imported_model, output_dir, ["float16", "int8"], style_size=SIZE, content_size=SIZE,
-        calibration_images=[load_rgb(p) for p in CALIBRATION])
+        calibration_images=[load_rgb(p) for p in CALIBRATION_CONTENTS],
+        calibration_styles=[load_rgb(p) for p in CALIBRATION_STYLES])
     return output_dir, summary
 
 
@@ -87,10 +89,10 @@ def test_int8_is_close_and_smaller(exported, reference):
     output_dir, summary = exported
     content, style, vector, stylized = reference
     tflite_vector, tflite_stylized = run_exported(output_dir, "int8", content, style)
-    # Measured: cosine 0.998+, mean abs difference 0.061 on this pair (0.047 over all 44
-    # shared pairs, worst 0.10); the published int8 models differ from float by 0.02-0.08.
+    # Issue 10's goal: mean abs difference <= 0.05 on a held-out style (measured 0.023 on
+    # this pair; content-only calibration gave 0.13 with a red cast). Published int8: 0.046+.
     assert cosine(tflite_vector, vector) > 0.99
-    assert np.abs(tflite_stylized - stylized).mean() < 0.08
+    assert np.abs(tflite_stylized - stylized).mean() < 0.05
     sizes = {(f["model"], f["quantization"]): f["bytes"] for f in summary["files"]}
     for model in ("predict", "transfer"):
         assert sizes[model, "int8"] < 0.7 * sizes[model, "float16"]
@@ -178,6 +180,8 @@ def test_metadata_leaves_the_model_as_it_was(imported_model, tmp_path):
     ({"content_size": 0}, "--content_size must be a multiple of 4"),
     ({"style_size": 0}, "--style_size must be positive"),
     ({"quantizations": ["float16,int8"]}, "int8 quantization needs calibration images"),
+    ({"quantizations": ["int8"], "calibration_images": [np.zeros((8, 8, 3), np.float32)]},
+     "int8 quantization needs calibration style images (--calibration_styles"),
 ])
 def test_bad_arguments_are_one_line_errors(imported_model, tmp_path, arguments, message):
     with pytest.raises(UserError, match="^" + message.replace("(", r"\(").replace(")", r"\)")) \
@@ -248,7 +252,7 @@ def test_failed_write_leaves_nothing(imported_model, tmp_path, monkeypatch, exis
 
 def run_cli(args, home, cwd):
     return subprocess.run([sys.executable, "-m", "export.tflite", *map(str, args)],
-                          cwd=cwd, env={**os.environ, "ARBITRARY_STYLE_HOME": str(home)},
+                          cwd=cwd, env=user_environment(ARBITRARY_STYLE_HOME=str(home)),
                           capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -258,6 +262,7 @@ def test_command_exports_float16(weights_home, tmp_path, reference):
     result = run_cli(["--output_dir", output_dir, "--quantization", "float16",
                       "--style_size", SIZE, "--content_size", SIZE], weights_home, repository)
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # No TensorFlow or converter log lines.
     summary = json.loads(result.stdout)
     assert [(f["file"], f["bytes"]) for f in summary["files"]] == [
         (name, (output_dir / name).stat().st_size)
@@ -272,3 +277,21 @@ def test_command_exports_float16(weights_home, tmp_path, reference):
     errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert errors == [f"error: calibration source {tmp_path / 'none'}: no image files found"]
+    bad = run_cli(["--output_dir", output_dir, "--calibration_images", CONTENT_DIR],
+                  weights_home, repository)  # Default float16,int8 without styles.
+    assert bad.returncode == 1 and bad.stderr.splitlines()[-1].startswith(
+        "error: int8 quantization needs calibration style images (--calibration_styles")
+
+
+def test_command_exports_int8_with_calibration_styles(weights_home, tmp_path):
+    repository = pathlib.Path(tflite.__file__).resolve().parents[1]
+    result = run_cli(["--output_dir", tmp_path, "--quantization", "int8", "--style_size", 32,
+                      "--content_size", 32, "--calibration_images", CONTENT_DIR,
+                      "--calibration_styles", STYLE_DIR, "--num_calibration", 2],
+                     weights_home, repository)
+    assert result.returncode == 0 and result.stderr == "", result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert len(summary["calibration_images"]) == len(summary["calibration_styles"]) == 2
+    assert all(pathlib.Path(p).parent == STYLE_DIR for p in summary["calibration_styles"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predict_int8.tflite",
+                                                          "transfer_int8.tflite"]

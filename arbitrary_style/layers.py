@@ -13,9 +13,14 @@ BATCH_NORM_EPSILON = 1e-3
 
 
 def batch_norm(momentum, scale):
-    """A BatchNorm in slim's scope `BatchNorm` (slim's default has no scale/gamma)."""
-    return keras.layers.BatchNormalization(name="BatchNorm", scale=scale, momentum=momentum,
-                                           epsilon=BATCH_NORM_EPSILON)
+    """A BatchNorm in slim's scope `BatchNorm` (slim's default has no scale/gamma).
+
+    Built under a strategy of several replicas it normalizes with the statistics of the
+    global batch (Keras's `synchronized`), so N replicas train as one on the global batch.
+    """
+    return keras.layers.BatchNormalization(
+        name="BatchNorm", scale=scale, momentum=momentum, epsilon=BATCH_NORM_EPSILON,
+        synchronized=tf.distribute.get_strategy().num_replicas_in_sync > 1)
 
 
 class SlimConv2D(keras.layers.Conv2D):

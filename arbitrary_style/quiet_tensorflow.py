@@ -56,7 +56,10 @@ class _QuietLoader(importlib.abc.Loader):
     def exec_module(self, module):
         with _stderr_to_devnull():
             self._loader.exec_module(module)
-            module.config.list_logical_devices()  # Device set-up prints the second batch.
+            # Device discovery prints the second batch; physical, not logical, devices leave
+            # the eager context uninitialized (MultiWorkerMirroredStrategy must configure
+            # collective ops before it starts).
+            module.config.list_physical_devices()
         # TensorFlow's Python INFO lines (SavedModel saving: input names, assets, fingerprint).
         module.get_logger().setLevel("WARNING")
 

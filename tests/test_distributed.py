@@ -1,17 +1,24 @@
-"""Distributed training: gradient clipping across replicas, and --strategy mirrored on two
-logical CPU devices (in a subprocess: logical devices are set before TensorFlow starts)."""
+"""Distributed training: gradient clipping across replicas, --strategy mirrored on two
+logical CPU devices (in a subprocess: logical devices are set before TensorFlow starts), and
+--strategy multi_worker with two local worker processes (TF_CONFIG on 127.0.0.1 ports)."""
 
 import json
+import os
 import pathlib
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from training.loop import apply_gradients
+from arbitrary_style.errors import UserError
+from training.loop import TIMEOUT_VARIABLE, apply_gradients, collective_timeout
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -77,3 +84,170 @@ def test_mirrored_on_two_logical_cpus(tmp_path):
         assert np.isfinite(result["total"])
         assert (model_dir / "checkpoints" / "ckpt-2.index").is_file()
         assert pathlib.Path(result["weights"]).is_dir()
+
+
+# Multi-worker: each worker is a process of its own, as on separate machines.
+COLLECTIVE_TIMEOUT = 20  # Seconds a collective waits for a dead peer.
+LEARNING_RATE = 1e-5
+# Two workers against one process, 3 steps (measured: losses 2e-3 relative, moving statistics
+# 1.5e-5, 0.18% of the weights more than lr/2 apart; BUILD_NOTES).
+LOSS_RTOL = 1e-2
+MOVING_ATOL = 1e-4
+APART_FRACTION = 0.01
+WORKER = textwrap.dedent("""
+    import json, sys
+    # arbitrary_style first, as in the training command: its quiet TensorFlow import must
+    # leave TF's context unstarted for MultiWorkerMirroredStrategy.
+    from arbitrary_style.errors import UserError
+    from arbitrary_style.losses import LossConfig
+    from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
+    from training.loop import LoopConfig
+    from training.train import TrainConfig, train
+    content, style, model_dir, strategy, steps = sys.argv[1:6]
+    config = TrainConfig(
+        data=DataConfig(content=content, style=style, image_size=32, style_image_size=64,
+                        batch_size=4, seed=3, augmentation=None),
+        optimizer=OptimizerConfig(loop=LoopConfig(model_dir=model_dir, train_steps=int(steps),
+                                                  log_every=1, save_every=1),
+                                  learning_rate=LEARNING_RATE, strategy=strategy),
+        loss=LossNetworkConfig(LossConfig(), vgg_weights=None), backbone="mobilenet_v2",
+        alpha=0.25)
+    try:
+        result = train(config)
+    except UserError as error:  # As the training command reports it.
+        sys.exit(f"error: {error}")
+    print(json.dumps({"step": result["step"], "history": result["history"]}))
+""").replace("LEARNING_RATE", repr(LEARNING_RATE))
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("images")
+    for offset, name in enumerate(("content", "style")):
+        (root / name).mkdir()
+        for index in range(4):
+            rng = np.random.default_rng(10 * offset + index)
+            Image.fromarray(rng.integers(0, 255, (72, 72, 3), np.uint8)).save(
+                root / name / f"{index}.png")
+    return root
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+class Worker:
+    """A training process (stdout and stderr in files, so a chatty one never blocks)."""
+
+    def __init__(self, images, model_dir, strategy, steps, logs, tf_config=None):
+        env = {**os.environ, TIMEOUT_VARIABLE: str(COLLECTIVE_TIMEOUT)}
+        if tf_config:
+            env["TF_CONFIG"] = json.dumps(tf_config)
+        self.stdout, self.stderr = logs.with_suffix(".out"), logs.with_suffix(".err")
+        with open(self.stdout, "w") as out, open(self.stderr, "w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(images / "content"), str(images / "style"),
+                 str(model_dir), strategy, str(steps)], cwd=ROOT, env=env, stdout=out, stderr=err)
+
+    def wait(self, timeout):
+        """The exit status, the result line (or None) and stderr; kills it after `timeout`."""
+        try:
+            returncode = self.process.wait(timeout=timeout)
+        finally:
+            self.kill()
+        lines = self.stdout.read_text().strip().splitlines()
+        result = json.loads(lines[-1]) if returncode == 0 and lines else None
+        return returncode, result, self.stderr.read_text()
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_cluster(images, model_dir, steps, logs):
+    """Two workers on free 127.0.0.1 ports; worker 0 is the chief."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    return [Worker(images, model_dir, "multi_worker", steps, logs / f"worker_{task}",
+                   {"cluster": cluster, "task": {"type": "worker", "index": task}})
+            for task in range(2)]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_collective_timeout_must_be_positive_seconds(monkeypatch, value):
+    monkeypatch.setenv(TIMEOUT_VARIABLE, value)
+    with pytest.raises(UserError, match=TIMEOUT_VARIABLE):
+        collective_timeout()
+    monkeypatch.setenv(TIMEOUT_VARIABLE, "12.5")
+    assert collective_timeout() == 12.5
+
+
+def test_two_workers_train_as_one_with_the_global_batch(images, tmp_path):
+    """Two workers (2 images each) and one process (4 images) on the same data and seed; only
+    the chief writes checkpoints, summaries and weights."""
+    steps = 3
+    workers = start_cluster(images, tmp_path / "multi", steps, tmp_path)
+    single = Worker(images, tmp_path / "single", "default", steps, tmp_path / "single")
+    results = [process.wait(timeout=900) for process in (*workers, single)]
+    for returncode, result, stderr in results:
+        assert returncode == 0, stderr[-3000:]
+        assert result["step"] == steps
+    model_dir = tmp_path / "multi"
+    assert sorted(path.name for path in model_dir.iterdir()) == [
+        "checkpoints", "config.json", "summaries", "weights"]  # No .worker_1 left.
+    assert (model_dir / "checkpoints" / f"ckpt-{steps}.index").is_file()
+    assert len(list((model_dir / "summaries").iterdir())) == 1  # The chief's events file.
+    multi = np.load(model_dir / "weights" / "weights.npz")
+    one = np.load(tmp_path / "single" / "weights" / "weights.npz")
+    assert multi.files == one.files
+    histories = [result["history"] for _, result, _ in results]
+    for step in map(str, range(1, steps + 1)):  # Same data, weights and global-batch BN.
+        for name, value in histories[2][step].items():
+            for worker in histories[:2]:
+                assert worker[step][name] == pytest.approx(value, rel=LOSS_RTOL), (step, name)
+    moving = [name for name in one.files if "/moving_" in name]
+    assert moving
+    for name in moving:  # Global batch statistics (synchronized BatchNorm).
+        np.testing.assert_allclose(multi[name], one[name], rtol=0, atol=MOVING_ATOL,
+                                   err_msg=name)
+    # Adam's first steps are about lr * sign(gradient), so a gradient that is zero up to
+    # rounding (e.g. a BatchNorm beta whose shift the next BatchNorm removes) moves by +-lr
+    # either way: count the elements more than lr/2 apart.
+    apart = np.concatenate([np.abs(multi[name] - one[name]).ravel() > LEARNING_RATE / 2
+                            for name in one.files if name not in moving])
+    assert apart.mean() <= APART_FRACTION, apart.mean()
+
+
+def test_a_killed_worker_is_an_error_not_a_hang(images, tmp_path):
+    """SIGKILL the non-chief after the first checkpoint: the chief fails within the collective
+    timeout (plus slack for a loaded machine) with a clear error."""
+    chief, other = start_cluster(images, tmp_path / "run", 100_000, tmp_path)
+    try:
+        first = tmp_path / "run" / "checkpoints" / "ckpt-1.index"
+        deadline = time.monotonic() + 600
+        while not first.exists():
+            assert chief.process.poll() is None and other.process.poll() is None, \
+                chief.stderr.read_text()[-3000:] + other.stderr.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no checkpoint after 600 s"
+            time.sleep(0.5)
+        other.process.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        returncode, _, stderr = chief.wait(timeout=COLLECTIVE_TIMEOUT + 120)
+        elapsed = time.monotonic() - killed
+    finally:
+        chief.kill()
+        other.kill()
+    print(f"chief exited {returncode} {elapsed:.1f} s after the kill")
+    assert returncode != 0
+    assert stderr.splitlines()[-1].startswith(
+        "error: multi-worker training stopped at step "), stderr[-3000:]
+    assert "/job:worker/replica:0/task:1 failed" in stderr.splitlines()[-1]
+    assert elapsed < COLLECTIVE_TIMEOUT + 60

@@ -50,8 +50,10 @@ def distill(config):
                                            store.read_config(teacher_dir)[0].alpha,
                                            teacher=config.teacher_weights))
 
-    keras.utils.set_random_seed(config.data.seed)  # Reproducible initial weights.
+    # The strategy first: MultiWorkerMirroredStrategy configures collective ops before
+    # TensorFlow's context starts, which seeding would start.
     strategy = make_strategy(config.optimizer.strategy)
+    keras.utils.set_random_seed(config.data.seed)  # Reproducible initial weights.
     with strategy.scope():
         teacher = store.load_model(teacher_dir)
         student = StyleModel(ModelConfig("mobilenet_v2", teacher.config.alpha))

@@ -8,7 +8,10 @@ checkpoints with `tf.train.CheckpointManager`.
 """
 
 import dataclasses
+import os
 import pathlib
+import re
+import shutil
 import time
 
 import tensorflow as tf
@@ -18,6 +21,8 @@ from arbitrary_style.errors import UserError
 from training import run_dir
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+TIMEOUT_VARIABLE = "ARBITRARY_STYLE_COLLECTIVE_TIMEOUT"
+DEFAULT_COLLECTIVE_TIMEOUT = 300
 
 
 def make_strategy(name):
@@ -30,8 +35,24 @@ def make_strategy(name):
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
     if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                timeout_seconds=collective_timeout()))
     raise UserError(f"unknown --strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def collective_timeout():
+    """Seconds a multi-worker collective waits for its peers before failing (so a dead
+    worker stops the others with an error instead of a hang): $ARBITRARY_STYLE_COLLECTIVE_TIMEOUT,
+    default 300."""
+    value = os.environ.get(TIMEOUT_VARIABLE, str(DEFAULT_COLLECTIVE_TIMEOUT))
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise UserError(f"${TIMEOUT_VARIABLE} must be a positive number of seconds, not {value!r}")
+    return seconds
 
 
 def apply_gradients(optimizer, gradients, variables, clip_gradient_norm=0.0):
@@ -71,8 +92,11 @@ class TrainingLoop:
         self.strategy = strategy
         self.optimizer = optimizer
         model_dir = pathlib.Path(config.model_dir)
+        self.checkpoints = model_dir / "checkpoints"  # The chief's: every worker resumes there.
+        self.scratch = None
         if not is_chief(strategy):  # Other workers write what they must where nobody reads.
-            model_dir = model_dir / f".worker_{strategy.cluster_resolver.task_id}"
+            self.scratch = model_dir / f".worker_{strategy.cluster_resolver.task_id}"
+            model_dir = self.scratch
         self.checkpoint = tf.train.Checkpoint(optimizer=optimizer, **trackables)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(model_dir / "checkpoints"),
                                                   max_to_keep=config.max_checkpoints)
@@ -84,9 +108,10 @@ class TrainingLoop:
 
     def restore(self):
         """Restores the latest checkpoint, if any; returns the step to continue from."""
-        if self.manager.latest_checkpoint:
-            run_dir.restore(self.checkpoint, self.manager.latest_checkpoint)
-            logging.info("resumed from %s at step %d", self.manager.latest_checkpoint, self.step)
+        latest = tf.train.latest_checkpoint(str(self.checkpoints))
+        if latest:
+            run_dir.restore(self.checkpoint, latest)
+            logging.info("resumed from %s at step %d", latest, self.step)
         return self.step
 
     def run(self, step_fn, make_dataset, image_fn=None):
@@ -115,7 +140,7 @@ class TrainingLoop:
         with self.writer.as_default():
             while self.step < self.config.train_steps:
                 batch = next(batches)
-                losses = {k: float(v) for k, v in distributed_step(batch).items()}
+                losses = {k: float(v) for k, v in self._step(distributed_step, batch).items()}
                 step = self.step
                 if step % self.config.summary_every == 0 or step == self.config.train_steps:
                     for name, value in losses.items():
@@ -135,8 +160,26 @@ class TrainingLoop:
                                  shown, rate)
                 if step % self.config.save_every == 0 or step == self.config.train_steps:
                     self.manager.save(checkpoint_number=step)
-        self.writer.flush()
+        self.writer.close()
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
         return history
+
+
+    def _step(self, distributed_step, batch):
+        """One step; a worker that died or stopped answering is a UserError naming it."""
+        try:
+            return distributed_step(batch)
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as error:
+            if getattr(self.strategy, "cluster_resolver", None) is None:
+                raise
+            tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", error.message)))
+            raise UserError(
+                f"multi-worker training stopped at step {self.step + 1}: "
+                f"{', '.join(tasks) or 'a worker'} failed or did not answer within "
+                f"${TIMEOUT_VARIABLE}={collective_timeout():g} s "
+                f"({type(error).__name__}); restart all workers to resume from the last "
+                "checkpoint") from None
 
 
 def is_chief(strategy):

@@ -106,8 +106,8 @@ def train(config):
         single_style=str(pathlib.Path(config.single_style).resolve())
         if config.single_style else None))
 
+    strategy = make_strategy(config.optimizer.strategy)  # Before TensorFlow runs anything.
     keras.utils.set_random_seed(config.data.seed)  # Reproducible initial weights.
-    strategy = make_strategy(config.optimizer.strategy)
     with strategy.scope():
         model = build_model(config, architecture)
         loss_net = StyleLoss(config.loss.losses, weights=config.loss.vgg_weights)

@@ -332,11 +332,11 @@ def _stylize_video(model, content_path, output_path, style_vector, budget):
     """Stylizes one video file (see arbitrary_style/video.py); its summary dict."""
     from arbitrary_style import video
 
-    video.check_memory(content_path, model.config.alpha, FLAGS.content_size, budget)
     return video.stylize_video(
         model, content_path, output_path, style_vector, strength=FLAGS.strength,
         content_size=FLAGS.content_size, style_size=FLAGS.style_size,
-        preserve_colors=FLAGS.preserve_colors, temporal_smoothing=FLAGS.temporal_smoothing)
+        preserve_colors=FLAGS.preserve_colors, temporal_smoothing=FLAGS.temporal_smoothing,
+        max_memory=budget)
 
 
 def _stylize_one(model, content_path, output_path, style_vector, layout, budget):

@@ -248,16 +248,12 @@ class MomentsSmoother:
         return np.stack(stylized)
 
 
-def check_memory(path, alpha, content_size, budget, batch_size=DEFAULT_BATCH_SIZE):
-    """Raises UserError when a batch of `path`'s frames would need more than `budget` bytes."""
-    if budget is None:
-        return
-    first = _first_frame(path)
-    out_width, out_height = _stylized_size(first, content_size)
-    needed = batch_size * inference.estimate_stylize_bytes(
-        first.shape[1::-1], (out_width, out_height), alpha)
-    if needed > budget:
-        raise UserError(f"{path}: stylizing {batch_size} frames of {out_width}x{out_height} at a "
+def _check_memory(path, first, size, alpha, budget, batch_size):
+    """Raises UserError when a batch of frames like `first`, stylized at `size`, would need
+    more than `budget` bytes (None: no limit)."""
+    needed = batch_size * inference.estimate_stylize_bytes(first.shape[1::-1], size, alpha)
+    if budget is not None and needed > budget:
+        raise UserError(f"{path}: stylizing {batch_size} frames of {size[0]}x{size[1]} at a "
                         f"time needs about {needed / 2**20:.0f} MiB of memory, over the budget "
                         "(--max_memory); use a smaller --content_size")
 
@@ -265,9 +261,10 @@ def check_memory(path, alpha, content_size, budget, batch_size=DEFAULT_BATCH_SIZ
 def stylize_video(model, content_path, output_path, style_vector, *, strength=1.0,
                   content_size=None, style_size=inference.DEFAULT_STYLE_SIZE,
                   preserve_colors=False, temporal_smoothing=0.0, batch_size=DEFAULT_BATCH_SIZE,
-                  progress=True):
+                  max_memory=None, progress=True):
     """Stylizes the video `content_path` into `output_path` (.mp4, .webm or .gif); returns a
-    summary dict. Raises UserError for unreadable, truncated or corrupt input."""
+    summary dict. Raises UserError for unreadable, truncated or corrupt input, and when a
+    batch of frames would need more than `max_memory` bytes."""
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -280,6 +277,7 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
     if min(size) < inference.MIN_CONTENT_SIDE:
         raise UserError(f"{content_path}: frames are {size[0]}x{size[1]} pixels after "
                         f"--content_size; each side must be at least {inference.MIN_CONTENT_SIDE}")
+    _check_memory(content_path, first, size, model.config.alpha, max_memory, batch_size)
     try:
         pathlib.Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -32,7 +32,13 @@ class SlimConv2D(keras.layers.Conv2D):
       normalizer: a layer applied after the convolution (named "BatchNorm" or
         "StyleNorm", so its variables nest under this layer's scope); without one
         the convolution has a bias, as in slim.
+
+    `pixel_block` (1: off) computes the same stride-1 convolution on blocks of
+    pixel_block x pixel_block pixels (`blocked_conv2d`); the light graph builder sets it
+    on the final 9x9 conv (see `StyleTransferNetwork.blocked_output_conv`).
     """
+
+    pixel_block = 1
 
     def __init__(self, filters, kernel_size, strides=1, padding="same", normalizer=None,
                  activation=None, **kwargs):
@@ -47,12 +53,63 @@ class SlimConv2D(keras.layers.Conv2D):
         if self.reflect_pad:
             ph, pw = self.kernel_size[0] // 2, self.kernel_size[1] // 2
             inputs = tf.pad(inputs, [[0, 0], [ph, ph], [pw, pw], [0, 0]], mode="REFLECT")
-        x = super().call(inputs)
+        if self.pixel_block > 1:
+            x = blocked_conv2d(inputs, self.kernel, self.pixel_block)
+            x = tf.nn.bias_add(x, self.bias) if self.use_bias else x
+        else:
+            x = super().call(inputs)
         if isinstance(self.normalizer, ConditionalInstanceNorm):
             x = self.normalizer(x, style_vector, moments=moments)
         elif self.normalizer is not None:
             x = self.normalizer(x, training=training)
         return self.post_activation(x)
+
+
+def blocked_kernel(kernel, block):
+    """The kernel [k,k,C,F] of a stride-1 VALID conv as the kernel [m,m,b*b*C,b*b*F]
+    (b = block, m = ceil((k + b - 1) / b)) of the same conv on space-to-depth blocks.
+
+    Output block pixel (a, c) of block (i, j) is the full-resolution pixel
+    (b*i + a, b*j + c); the tap at (dy, dx) reads input pixel (b*i + a + dy, ...), which is
+    pixel (p, q) of input block (i + u, ...) where a + dy = b*u + p. So the block kernel is
+    `kernel` shifted by (a, c), zero-padded to b*m taps and regrouped by (u, p).
+    """
+    k, _, channels, filters = kernel.shape
+    taps = -(-(k + block - 1) // block)
+    phases = []
+    for a in range(block):
+        for c in range(block):
+            shifted = tf.pad(kernel, [[a, block * taps - k - a], [c, block * taps - k - c],
+                                      [0, 0], [0, 0]])
+            grouped = tf.reshape(shifted, [taps, block, taps, block, channels, filters])
+            phases.append(tf.reshape(tf.transpose(grouped, [0, 2, 1, 3, 4, 5]),
+                                     [taps, taps, block * block * channels, filters]))
+    return tf.concat(phases, axis=-1)  # Output channel (a*b + c)*F + f, as depth_to_space.
+
+
+def depth_to_space(inputs, block):
+    """`tf.nn.depth_to_space(inputs, block)` as a transposed conv with a one-hot kernel:
+    the same values, and onnxruntime runs it about 5x faster than its DepthToSpace."""
+    channels = inputs.shape[-1] // (block * block)
+    one_hot = tf.reshape(tf.eye(block * block * channels),
+                         [block, block, channels, block * block * channels])
+    shape = tf.shape(inputs)
+    return tf.nn.conv2d_transpose(
+        inputs, one_hot, tf.stack([shape[0], shape[1] * block, shape[2] * block, channels]),
+        strides=block, padding="VALID")
+
+
+def blocked_conv2d(inputs, kernel, block):
+    """The stride-1 VALID conv of `inputs` [B,H,W,C] (H, W multiples of `block`, which
+    divides k - 1) with `kernel` [k,k,C,F], computed on block x block pixel blocks: space-to-depth, a conv with
+    b*b times the channels at 1/b of the resolution, depth-to-space; equal up to float
+    rounding. A wide kernel on few channels (Magenta's final 9x9 conv, 8 -> 3) fills the
+    vector units this way: 1.7x faster under onnxruntime (BUILD_NOTES)."""
+    if (kernel.shape[0] - 1) % block:
+        raise ValueError(f"block {block} does not divide kernel size {kernel.shape[0]} - 1")
+    blocks = tf.nn.space_to_depth(inputs, block)
+    outputs = tf.nn.conv2d(blocks, blocked_kernel(kernel, block), 1, "VALID")
+    return depth_to_space(outputs, block)
 
 
 class SlimDepthwiseConv2D(keras.layers.DepthwiseConv2D):

@@ -15,6 +15,7 @@ also takes instance-norm moments [B,M] and their weight [B,1] and returns the im
 moments (`stylize_with_moments`; `stylize` gives weight 0, which is the plain network).
 """
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -34,8 +35,9 @@ from arbitrary_style.weights import store
 OPSET = 17
 GRAPH_FILES = {"predict": "predict.onnx", "transfer": "transfer.onnx"}
 # Bumped when the graphs' inputs or outputs change, so older caches are rebuilt
-# (2: the transfer graph takes and returns instance-norm moments).
-GRAPH_VERSION = 2
+# (2: the transfer graph takes and returns instance-norm moments; 3: its final conv is
+# computed on pixel blocks).
+GRAPH_VERSION = 3
 
 
 def _converter_version():
@@ -70,6 +72,22 @@ def build_graphs(weights_dir, model=None):
     target = graphs_dir(weights_dir)
     if all((target / name).is_file() for name in GRAPH_FILES.values()):
         return target
+    model = model or store.load_model(weights_dir)  # Bad weights fail before any message.
+    print(f"building the light inference graphs (once, cached in {target})", file=sys.stderr)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic.atomic_directory(target) as staging:
+            write_graphs(model, staging)
+    except OSError as error:
+        raise UserError(f"cannot write the light graphs to {target}: "
+                        f"{error.strerror or error}") from None
+    return target
+
+
+def write_graphs(model, directory, blocked_output_conv=True):
+    """Writes `model`'s predictor and transformer as ONNX graphs into `directory`; with
+    `blocked_output_conv` the final conv computes on pixel blocks (the light graphs; False
+    gives the plain conversion, for benchmarks)."""
     import logging
 
     import tensorflow as tf
@@ -77,8 +95,6 @@ def build_graphs(weights_dir, model=None):
 
     if not os.environ.get(quiet_tensorflow.VERBOSE_VARIABLE):
         logging.getLogger("tf2onnx").setLevel(logging.WARNING)
-    model = model or store.load_model(weights_dir)  # Bad weights fail before any message.
-    print(f"building the light inference graphs (once, cached in {target})", file=sys.stderr)
     image_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="image")
     vector_spec = tf.TensorSpec([None, STYLE_VECTOR_SIZE], tf.float32, name="style_vector")
     moments_specs = [tf.TensorSpec([None, model.moments_size], tf.float32, name="moments"),
@@ -89,16 +105,13 @@ def build_graphs(weights_dir, model=None):
         "transfer": (tf.function(model.transformer.transfer_with_moments),
                      [image_spec, vector_spec, *moments_specs]),
     }
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic.atomic_directory(target) as staging:
-            for name, (function, signature) in functions.items():
-                tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET,
-                                              output_path=str(staging / GRAPH_FILES[name]))
-    except OSError as error:
-        raise UserError(f"cannot write the light graphs to {target}: "
-                        f"{error.strerror or error}") from None
-    return target
+    blocked = (model.transformer.blocked_output_conv() if blocked_output_conv
+               else contextlib.nullcontext())
+    with blocked:
+        for name, (function, signature) in functions.items():
+            tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET,
+                                          output_path=str(pathlib.Path(directory) /
+                                                          GRAPH_FILES[name]))
 
 
 class LightModel:

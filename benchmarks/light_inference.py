@@ -1,14 +1,18 @@
-"""Light path (onnxruntime graphs from `arbitrary_style.light`) vs the TensorFlow path.
+"""The light path vs onnxruntime on the plain graph vs the TensorFlow path.
 
-    .venv/bin/python benchmarks/light_inference.py --weights DIR [--sizes 256,512,1024,2048]
+    .venv/bin/python benchmarks/light_inference.py [--weights DIR] [--sizes 256,512,1024,2048]
 
-Same process, interleaved, median of --repeats; wall and CPU time per stylization, and the
-transformer's achieved GFLOP/s (FLOPs counted from the Keras model's conv shapes) against
-the 2-core peak of 166 GFLOP/s.
+Three stylizers of one model, in one process, interleaved, median of --repeats: the light
+path (`arbitrary_style.light`: its graphs compute the final conv on pixel blocks),
+onnxruntime on the plain tf2onnx conversion of the same Keras model (`plain-onnx`: what
+any user converting the model gets), and the Keras model on TensorFlow. Wall and CPU time
+per stylization, and the transformer's achieved GFLOP/s (FLOPs counted from the Keras
+model's conv shapes) against the 2-core peak of 166 GFLOP/s.
 """
 
 import argparse
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -48,15 +52,20 @@ def main():
     args = parser.parse_args()
     weights = store.resolve_weights(args.weights)
     model = store.load_model(weights)
-    fast = light.LightModel(light.build_graphs(weights))
+    config = store.read_config(weights)[0]
+    plain_dir = tempfile.mkdtemp(prefix="plain-onnx-")
+    light.write_graphs(model, plain_dir, blocked_output_conv=False)
+    stylizers = {"light": light.LightModel.build(weights, model).stylize,
+                 "plain-onnx": light.LightModel(plain_dir, config).stylize,
+                 "tensorflow": model.stylize}
     vector = np.random.default_rng(0).random(100, np.float32)
     for side in map(int, args.sizes.split(",")):
         content = np.random.default_rng(side).random((side, side, 3), np.float32)
-        runs = {"tensorflow": [], "light": []}
-        for name, run in [("tensorflow", model.stylize), ("light", fast.stylize)]:
+        runs = {name: [] for name in stylizers}
+        for run in stylizers.values():
             run(content, vector)  # warm-up
         for _ in range(args.repeats):
-            for name, run in [("tensorflow", model.stylize), ("light", fast.stylize)]:
+            for name, run in stylizers.items():
                 runs[name].append(timed(lambda run=run: run(content, vector)))
         flops = transformer_flops(model, side)
         for name, samples in runs.items():

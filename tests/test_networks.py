@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from arbitrary_style import layers
 from arbitrary_style.model import MIN_CONTENT_SIDE, ModelConfig, StyleModel
 from arbitrary_style.predictor import build_style_predictor
 from arbitrary_style.transformer import StyleTransferNetwork
@@ -45,6 +46,42 @@ def test_any_content_size_returns_that_size(transformer, height, width):
     output = transformer(content, tf.random.normal([2, 100], seed=2))
     assert output.shape == (2, height, width, 3)
     assert np.all((output.numpy() >= 0) & (output.numpy() <= 1))
+
+
+@pytest.mark.parametrize("kernel_size,channels,filters,block", [
+    (9, 8, 3, 4), (9, 8, 3, 2), (3, 5, 7, 2), (5, 3, 4, 4)])
+def test_blocked_conv_equals_the_direct_conv(kernel_size, channels, filters, block):
+    blocks = kernel_size // block
+    inputs = tf.random.normal([2, block * (blocks + 3), block * (blocks + 2), channels], seed=3)
+    kernel = tf.random.normal([kernel_size, kernel_size, channels, filters], seed=4)
+    direct = tf.nn.conv2d(inputs, kernel, 1, "VALID")
+    blocked = layers.blocked_conv2d(inputs, kernel, block)
+    assert blocked.shape == direct.shape
+    np.testing.assert_allclose(blocked, direct, atol=1e-4, rtol=1e-5)
+
+
+def test_depth_to_space_as_transposed_conv_is_exact():
+    inputs = tf.random.normal([2, 5, 7, 4 * 16], seed=5)
+    for block in (2, 4):
+        np.testing.assert_array_equal(layers.depth_to_space(inputs, block),
+                                      tf.nn.depth_to_space(inputs, block))
+
+
+def test_blocked_output_conv_keeps_the_network(imported_model):
+    content = tf.random.uniform([1, 36, 52, 3], seed=6)
+    vector = tf.random.normal([1, 100], seed=7)
+    network = imported_model.transformer
+
+    def graph_ops():
+        graph = tf.function(network).get_concrete_function(content, vector).graph
+        return {op.type for op in graph.get_operations()}
+
+    plain = network(content, vector)
+    with network.blocked_output_conv():
+        blocked = network(content, vector)
+        assert "SpaceToDepth" in graph_ops()
+    assert "SpaceToDepth" not in graph_ops()
+    np.testing.assert_allclose(blocked, plain, atol=1e-5)
 
 
 def test_multiples_of_four_are_computed_without_padding(imported_model):

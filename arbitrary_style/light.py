@@ -28,8 +28,8 @@ import numpy as np
 from arbitrary_style import atomic, quiet_tensorflow
 from arbitrary_style.errors import UserError
 from arbitrary_style.image_io import center_crop_aspect, resize_short_side, transfer_luminance
-from arbitrary_style.model_config import DEFAULT_STYLE_SIZE, SIZE_MULTIPLE, STYLE_VECTOR_SIZE
-from arbitrary_style.tiling import moments_inputs, transfer_inputs
+from arbitrary_style.model_config import (
+    DEFAULT_STYLE_SIZE, SIZE_MULTIPLE, STYLE_VECTOR_SIZE, moments_inputs, transfer_inputs)
 from arbitrary_style.weights import store
 
 OPSET = 17

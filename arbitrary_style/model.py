@@ -14,9 +14,9 @@ from arbitrary_style.image_io import center_crop_aspect, resize_short_side, tran
 from arbitrary_style.inference import (  # noqa: F401 (re-exported: the Python API's names)
     apply_strength, blend_style_vectors, estimate_stylize_bytes)
 from arbitrary_style.model_config import (  # noqa: F401 (re-exported)
-    DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE, STYLE_VECTOR_SIZE, ModelConfig)
+    DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE, STYLE_VECTOR_SIZE, ModelConfig, moments_inputs,
+    transfer_inputs)
 from arbitrary_style.predictor import build_style_predictor
-from arbitrary_style.tiling import moments_inputs, transfer_inputs
 from arbitrary_style.transformer import StyleTransferNetwork
 
 

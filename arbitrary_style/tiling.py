@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from arbitrary_style import image_io
-from arbitrary_style.model_config import MIN_CONTENT_SIDE, SIZE_MULTIPLE, STYLE_VECTOR_SIZE
+from arbitrary_style.model_config import MIN_CONTENT_SIDE, SIZE_MULTIPLE
 
 # The thumbnail's longer side: the largest of these that fits the memory budget (an image
 # up to that size is its own thumbnail, and tiled equals whole).
@@ -43,33 +43,6 @@ STROKE_BYTES_PER_PIXEL = 32
 STRIP_BYTES_PER_PIXEL = 32
 # The process's own memory (interpreter, libraries, sessions): 100-200 MiB measured.
 PROCESS_BYTES = 192 * 2**20
-
-
-def transfer_inputs(content_image, style_vector):
-    """(content, batch [B,H,W,3] float32, vectors [B,100]) for a transformer call."""
-    content = np.asarray(content_image, np.float32)
-    batch = content if content.ndim == 4 else content[None]
-    if min(batch.shape[1:3]) < MIN_CONTENT_SIDE:
-        raise ValueError(f"content is {batch.shape[2]}x{batch.shape[1]} pixels; each side "
-                         f"must be at least {MIN_CONTENT_SIDE}")
-    vectors = np.broadcast_to(np.asarray(style_vector, np.float32).reshape(
-        -1, STYLE_VECTOR_SIZE), (len(batch), STYLE_VECTOR_SIZE))
-    return content, batch, np.ascontiguousarray(vectors)
-
-
-def moments_inputs(moments, moments_weight, batch_size, moments_size):
-    """(given [B,M], weight [B,1]) float32 arrays; moments None means weight 0."""
-    if moments is None:
-        return (np.zeros((batch_size, moments_size), np.float32),
-                np.zeros((batch_size, 1), np.float32))
-    given = np.asarray(moments, np.float32)
-    if given.shape[-1] != moments_size:
-        raise ValueError(f"moments have {given.shape[-1]} values per image; this model "
-                         f"needs {moments_size}")
-    weight = np.asarray(moments_weight, np.float32).reshape(-1, 1)
-    return (np.ascontiguousarray(np.broadcast_to(given.reshape(-1, moments_size),
-                                                 (batch_size, moments_size))),
-            np.ascontiguousarray(np.broadcast_to(weight, (batch_size, 1))))
 
 
 def stylize_bytes_per_pixel(alpha):

@@ -336,7 +336,7 @@ def _stylize_video(model, content_path, output_path, style_vector, budget):
         model, content_path, output_path, style_vector, strength=FLAGS.strength,
         content_size=FLAGS.content_size, style_size=FLAGS.style_size,
         preserve_colors=FLAGS.preserve_colors, temporal_smoothing=FLAGS.temporal_smoothing,
-        max_memory=budget)
+        tile=FLAGS.tile, stroke_scale=FLAGS.stroke_scale, max_memory=budget)
 
 
 def _stylize_one(model, content_path, output_path, style_vector, layout, budget):

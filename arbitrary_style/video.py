@@ -3,7 +3,8 @@
     summary = video.stylize_video(model, "clip.mp4", "out.mp4", style_vector)
 
 Frames are streamed (decoded, resized to `content_size` with image_io, stylized
-`batch_size` at a time by the model's batched `stylize`, encoded), so memory stays
+`batch_size` at a time by the model's batched `stylize`, or one at a time by tiles or
+with a stroke scale, as images are; encoded), so memory stays
 bounded whatever the clip's length. One style vector serves the whole clip; for strength < 1
 it is blended with one content vector too, the mean over the first batch of frames. Each
 frame keeps its presentation time (same frame rate and count), the rotation of the display
@@ -22,7 +23,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from arbitrary_style import atomic, image_io, inference
+from arbitrary_style import atomic, image_io, inference, tiling
 from arbitrary_style.errors import UserError
 
 # Output extension -> (container format, video encoder, pixel format, encoder options).
@@ -260,11 +261,12 @@ def _check_memory(path, first, size, alpha, budget, batch_size):
 
 def stylize_video(model, content_path, output_path, style_vector, *, strength=1.0,
                   content_size=None, style_size=inference.DEFAULT_STYLE_SIZE,
-                  preserve_colors=False, temporal_smoothing=0.0, batch_size=DEFAULT_BATCH_SIZE,
-                  max_memory=None, progress=True):
+                  preserve_colors=False, temporal_smoothing=0.0, tile=0, stroke_scale=1.0,
+                  batch_size=DEFAULT_BATCH_SIZE, max_memory=None, progress=True):
     """Stylizes the video `content_path` into `output_path` (.mp4, .webm or .gif); returns a
-    summary dict. Raises UserError for unreadable, truncated or corrupt input, and when a
-    batch of frames would need more than `max_memory` bytes."""
+    summary dict. `tile` and `stroke_scale` stylize each frame as `tiling.stylize` does an
+    image (one frame at a time). Raises UserError for unreadable, truncated or corrupt
+    input, and when a batch of frames would need more than `max_memory` bytes."""
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -272,12 +274,17 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
     if extension not in SAVE_FORMATS:
         raise UserError(f"{output_path}: unsupported video output extension; use one of "
                         f"{', '.join(SAVE_FORMATS)}")
+    per_frame = bool(tile) or stroke_scale != 1.0
+    if per_frame and temporal_smoothing:
+        raise UserError("--temporal_smoothing cannot be combined with --tile or --stroke_scale")
     first = _first_frame(content_path)
     size = _stylized_size(first, content_size)
     if min(size) < inference.MIN_CONTENT_SIDE:
         raise UserError(f"{content_path}: frames are {size[0]}x{size[1]} pixels after "
                         f"--content_size; each side must be at least {inference.MIN_CONTENT_SIDE}")
-    _check_memory(content_path, first, size, model.config.alpha, max_memory, batch_size)
+    if not tile:  # Tiles bound a frame's memory themselves.
+        _check_memory(content_path, first, tiling.work_size(size, stroke_scale),
+                      model.config.alpha, max_memory, 1 if per_frame else batch_size)
     try:
         pathlib.Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -303,9 +310,15 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
                         content = image_io.limit_long_side(content, content_size)
                     if vector is None:
                         vector = _clip_vector(model, content, style_vector, strength, style_size)
-                    stylized = (smoother.stylize(model, pixels, content, vector, preserve_colors)
-                                if smoother else
-                                model.stylize(content, vector, preserve_colors=preserve_colors))
+                    if smoother:
+                        stylized = smoother.stylize(model, pixels, content, vector,
+                                                    preserve_colors)
+                    elif per_frame:
+                        stylized = np.stack([tiling.stylize(
+                            model, frame, vector, tile=tile, stroke_scale=stroke_scale,
+                            preserve_colors=preserve_colors) for frame in content])
+                    else:
+                        stylized = model.stylize(content, vector, preserve_colors=preserve_colors)
                     encoded = np.round(np.clip(stylized, 0.0, 1.0) * 255.0).astype(np.uint8)
                     for frame, image in zip(batch, encoded, strict=True):
                         time_base = frame.time_base or video.time_base
@@ -328,6 +341,7 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
             "input_size": list(first.shape[1::-1]),
             "output_size": list(_encoded_size(*size, SAVE_FORMATS[extension][2])),
             "audio": output.audio_action, "temporal_smoothing": temporal_smoothing,
+            "tile": tile, "stroke_scale": stroke_scale,
             "scene_cuts": smoother.cuts if smoother else None, "seconds": round(seconds, 3),
             "frames_per_second": round(count / seconds, 2) if seconds else None}
 

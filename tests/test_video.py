@@ -215,6 +215,27 @@ def test_lossless_encode_equals_the_image_path_exactly(clips, reference, tmp_pat
         assert np.array_equal(out, ref)
 
 
+def test_stroke_scale_and_tiles_apply_per_frame_as_for_images(clips, reference, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.setitem(video.SAVE_FORMATS, ".mkv", ("matroska", "ffv1", "bgr0", {}))
+    vector = inference.style_vector(reference.model, [image_io.load_image(STYLE_A)])
+    frames_in = decode(clips["lossless"])[0]
+    plain = reference(frames_in)
+    for options in ({"stroke_scale": 2.0}, {"tile": 256, "stroke_scale": 0.5}):
+        summary = video.stylize_video(reference.model, clips["lossless"], tmp_path / "out.mkv",
+                                      vector, progress=False, **options)
+        assert summary["stroke_scale"] == options["stroke_scale"]
+        frames_out = decode(tmp_path / "out.mkv")[0]
+        expected = reference(frames_in, **options)
+        for out, ref in zip(frames_out, expected, strict=True):
+            assert np.array_equal(out, ref)
+        assert mean_abs(frames_out[0], plain[0]) > 0.01  # the option changed the frames
+    with pytest.raises(UserError, match="--temporal_smoothing cannot be combined"):
+        video.stylize_video(reference.model, clips["lossless"], tmp_path / "x.mkv", vector,
+                            stroke_scale=2.0, temporal_smoothing=0.9, progress=False)
+    assert not (tmp_path / "x.mkv").exists()
+
+
 def test_odd_sized_lossless_mkv_to_mp4_crops_to_even_and_to_webm(
         clips, reference, weights_home, tmp_path):
     frames_in, times_in, _ = decode(clips["lossless"])

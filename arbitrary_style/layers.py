@@ -101,10 +101,11 @@ def depth_to_space(inputs, block):
 
 def blocked_conv2d(inputs, kernel, block):
     """The stride-1 VALID conv of `inputs` [B,H,W,C] (H, W multiples of `block`, which
-    divides k - 1) with `kernel` [k,k,C,F], computed on block x block pixel blocks: space-to-depth, a conv with
-    b*b times the channels at 1/b of the resolution, depth-to-space; equal up to float
-    rounding. A wide kernel on few channels (Magenta's final 9x9 conv, 8 -> 3) fills the
-    vector units this way: 1.7x faster under onnxruntime (BUILD_NOTES)."""
+    divides k - 1) with `kernel` [k,k,C,F], computed on block x block pixel blocks:
+    space-to-depth, a conv with b*b times the channels at 1/b of the resolution,
+    depth-to-space; equal up to float rounding. A wide kernel on few channels (Magenta's
+    final 9x9 conv, 8 -> 3) fills the vector units this way: about 1.7x faster under
+    onnxruntime (BUILD_NOTES)."""
     if (kernel.shape[0] - 1) % block:
         raise ValueError(f"block {block} does not divide kernel size {kernel.shape[0]} - 1")
     blocks = tf.nn.space_to_depth(inputs, block)

@@ -129,3 +129,16 @@ def test_auto_falls_back_to_tensorflow_when_graphs_cannot_be_built(weights_home,
     monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))  # the session's graphs
     assert isinstance(inference.load(light_weights, "auto"), light.LightModel)
     assert isinstance(inference.load(light_weights, "tensorflow"), StyleModel)
+
+
+def test_predictor_session_saves_memory_and_transfer_keeps_speed(light_model):
+    """The predictor (run once per style) keeps neither an arena nor NCHWc weight copies
+    (issue 9's peak memory); the transfer graph keeps both, which its speed needs."""
+    from onnxruntime import GraphOptimizationLevel
+
+    predict = light_model._sessions["predict"].get_session_options()
+    transfer = light_model._sessions["transfer"].get_session_options()
+    assert not predict.enable_cpu_mem_arena
+    assert predict.graph_optimization_level == GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    assert transfer.enable_cpu_mem_arena
+    assert transfer.graph_optimization_level == GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -4,10 +4,10 @@
 
 Frames are streamed (decoded, resized to `content_size` with image_io, stylized
 `batch_size` at a time by the model's batched `stylize`, or one at a time by tiles or
-with a stroke scale, as images are; encoded), so memory stays
-bounded whatever the clip's length. One style vector serves the whole clip; for strength < 1
-it is blended with one content vector too, the mean over the first batch of frames. Each
-frame keeps its presentation time (same frame rate and count), the rotation of the display
+with a stroke scale, as images are; encoded), so memory stays bounded whatever the clip's
+length. One style vector serves the whole clip; for strength < 1 it is blended with one
+content vector too, the mean over the first `CONTENT_VECTOR_FRAMES` frames. Each frame
+keeps its presentation time (same frame rate and count), the rotation of the display
 matrix is applied to the frames (they are stylized and written upright, with no rotation
 metadata), and the audio is copied packet for packet where the output container can hold
 its codec, re-encoded to the container's default audio codec where it cannot, and dropped
@@ -15,6 +15,7 @@ for GIF (a warning line says which). The output is written to a temporary file b
 target and renamed at the end (`atomic.atomic_file`): a failure or Ctrl-C leaves no output.
 """
 
+import itertools
 import pathlib
 import sys
 import time
@@ -33,9 +34,11 @@ SAVE_FORMATS = {
               {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}),
     ".gif": ("gif", "gif", "rgb8", {}),
 }
-# Frames per network call: onnxruntime on 2 cores is no faster per frame with larger
-# batches (see BUILD_NOTES), so a small batch keeps memory low.
-DEFAULT_BATCH_SIZE = 4
+# Frames per network call: with the light graphs onnxruntime on 2 cores runs one frame
+# at a time fastest (see BUILD_NOTES), and memory stays lowest.
+DEFAULT_BATCH_SIZE = 1
+# The frames whose mean content vector a strength < 1 blends the style with.
+CONTENT_VECTOR_FRAMES = 4
 # Temporal smoothing restarts when consecutive frames' 32x18 thumbnails differ by more than
 # this mean absolute difference (in [0, 1]): a scene cut (see BUILD_NOTES for the numbers).
 CUT_THRESHOLD = 0.1
@@ -290,7 +293,7 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
     except OSError as error:
         raise UserError(f"{output_path}: cannot create its directory "
                         f"({error.strerror or error})") from None
-    vector, count, last_time = None, 0, None
+    count, last_time = 0, None
     smoother = MomentsSmoother(temporal_smoothing) if temporal_smoothing else None
     with _open(content_path) as source:
         video = source.streams.video[0]
@@ -303,13 +306,12 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
             try:
                 frames = _video_frames(source, video,
                                        output.audio_packet if source.streams.audio else None)
-                for batch in _batches(frames, batch_size):
+                head = list(itertools.islice(frames, CONTENT_VECTOR_FRAMES))
+                vector = _clip_vector(model, head, style_vector, strength, style_size,
+                                      content_size)
+                for batch in _batches(itertools.chain(head, frames), batch_size):
                     pixels = np.stack([upright(frame) for frame in batch])
-                    content = pixels.astype(np.float32) / np.float32(255.0)
-                    if content_size:
-                        content = image_io.limit_long_side(content, content_size)
-                    if vector is None:
-                        vector = _clip_vector(model, content, style_vector, strength, style_size)
+                    content = _frame_content(pixels, content_size)
                     if smoother:
                         stylized = smoother.stylize(model, pixels, content, vector,
                                                     preserve_colors)
@@ -346,10 +348,18 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
             "frames_per_second": round(count / seconds, 2) if seconds else None}
 
 
-def _clip_vector(model, content, style_vector, strength, style_size):
+def _frame_content(pixels, content_size):
+    """Upright uint8 frames [B,H,W,3] as float32 content, the long side limited to
+    `content_size`."""
+    content = pixels.astype(np.float32) / np.float32(255.0)
+    return image_io.limit_long_side(content, content_size) if content_size else content
+
+
+def _clip_vector(model, head, style_vector, strength, style_size, content_size):
     """The clip's one vector: the style, blended for strength < 1 with the mean content
-    vector of the first frames `content` [B,H,W,3]."""
-    if strength >= 1.0:
+    vector of its first frames `head` (none: a stream that broke off, reported later)."""
+    if strength >= 1.0 or not head:
         return np.asarray(style_vector, np.float32)
+    content = _frame_content(np.stack([upright(frame) for frame in head]), content_size)
     content_vector = np.mean(model.predict_style(content, style_size), axis=0)
     return inference.apply_strength(style_vector, content_vector, strength)

@@ -236,6 +236,27 @@ def test_stroke_scale_and_tiles_apply_per_frame_as_for_images(clips, reference, 
     assert not (tmp_path / "x.mkv").exists()
 
 
+def test_strength_blends_with_the_first_frames_whatever_the_batch(clips, reference, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setitem(video.SAVE_FORMATS, ".mkv", ("matroska", "ffv1", "bgr0", {}))
+    model = reference.model
+    style = inference.style_vector(model, [image_io.load_image(STYLE_A)])
+    frames_in = decode(clips["lossless"])[0]
+    head = np.stack(frames_in[:video.CONTENT_VECTOR_FRAMES]).astype(np.float32) / 255
+    head_vectors = model.predict_style(head, inference.DEFAULT_STYLE_SIZE)
+    assert np.abs(head_vectors[0] - head_vectors[-1]).max() > 1e-3  # the frames differ
+    vector = inference.apply_strength(style, np.mean(head_vectors, axis=0), 0.5)
+    expected = [np.round(np.clip(inference.stylize(model, f.astype(np.float32) / 255, vector),
+                                 0, 1) * 255).astype(np.uint8) for f in frames_in]
+    for batch_size in (1, 3):
+        video.stylize_video(model, clips["lossless"], tmp_path / "out.mkv", style,
+                            strength=0.5, batch_size=batch_size, progress=False)
+        frames_out = decode(tmp_path / "out.mkv")[0]
+        assert len(frames_out) == len(expected)
+        for out, ref in zip(frames_out, expected, strict=True):
+            assert np.array_equal(out, ref), batch_size
+
+
 def test_odd_sized_lossless_mkv_to_mp4_crops_to_even_and_to_webm(
         clips, reference, weights_home, tmp_path):
     frames_in, times_in, _ = decode(clips["lossless"])

@@ -132,7 +132,8 @@ def clips(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def reference(weights_home):
-    """stylized(frames, styles) -> the image path's result for each frame (uint8)."""
+    """stylized(frames, styles, vector=None) -> the image path's result for each frame
+    (uint8), with the styles' vector or the `vector` given."""
     previous = os.environ.get("ARBITRARY_STYLE_HOME")
     os.environ["ARBITRARY_STYLE_HOME"] = str(weights_home)
     try:
@@ -144,9 +145,10 @@ def reference(weights_home):
         if previous is None:
             del os.environ["ARBITRARY_STYLE_HOME"]
 
-    def stylized(frames, styles=((STYLE_A, 1.0),), **options):
-        vector = inference.style_vector(model, [image_io.load_image(p) for p, _ in styles],
-                                        [w for _, w in styles])
+    def stylized(frames, styles=((STYLE_A, 1.0),), vector=None, **options):
+        if vector is None:
+            vector = inference.style_vector(model, [image_io.load_image(p) for p, _ in styles],
+                                            [w for _, w in styles])
         return [np.round(np.clip(inference.stylize(
             model, f.astype(np.float32) / 255, vector, **options), 0, 1) * 255).astype(np.uint8)
             for f in frames]
@@ -245,9 +247,8 @@ def test_strength_blends_with_the_first_frames_whatever_the_batch(clips, referen
     head = np.stack(frames_in[:video.CONTENT_VECTOR_FRAMES]).astype(np.float32) / 255
     head_vectors = model.predict_style(head, inference.DEFAULT_STYLE_SIZE)
     assert np.abs(head_vectors[0] - head_vectors[-1]).max() > 1e-3  # the frames differ
-    vector = inference.apply_strength(style, np.mean(head_vectors, axis=0), 0.5)
-    expected = [np.round(np.clip(inference.stylize(model, f.astype(np.float32) / 255, vector),
-                                 0, 1) * 255).astype(np.uint8) for f in frames_in]
+    expected = reference(frames_in, vector=inference.apply_strength(
+        style, np.mean(head_vectors, axis=0), 0.5))
     for batch_size in (1, 3):
         video.stylize_video(model, clips["lossless"], tmp_path / "out.mkv", style,
                             strength=0.5, batch_size=batch_size, progress=False)

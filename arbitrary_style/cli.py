@@ -4,7 +4,7 @@ import sys
 
 from absl import app, flags
 
-from arbitrary_style import quiet_tensorflow
+from arbitrary_style import extras, quiet_tensorflow
 from arbitrary_style.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -57,8 +57,8 @@ def _list_shared_flags_in_help():
 
 
 def run(main, *, takes_arguments=False):
-    """`absl.app.run(main)`; a UserError, a bad flag or Ctrl-C is one `error:` line, not a
-    traceback.
+    """`absl.app.run(main)`; a UserError, a bad flag, a missing extra or Ctrl-C is one
+    `error:` line, not a traceback.
 
     Positional arguments are refused unless the command `takes_arguments`.
     """
@@ -75,6 +75,12 @@ def run(main, *, takes_arguments=False):
             return main(argv)
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
+            return 1
+        except ModuleNotFoundError as error:
+            message = extras.missing_extra_message(error)
+            if message is None:
+                raise
+            print(f"error: {message}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:  # Ctrl-C: outputs in progress were not written.
             print("error: interrupted", file=sys.stderr)

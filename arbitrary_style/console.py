@@ -46,6 +46,9 @@ def main(argv=None):
         print(f"error: unknown command {argv[0]!r}; choose one of {', '.join(COMMANDS)}",
               file=sys.stderr)
         return 2
+    from arbitrary_style import extras
+
+    extras.install_hook()
     sys.argv = [f"arbitrary-style {argv[0]}", *argv[1:]]
     runpy.run_module(COMMANDS[argv[0]], run_name="__main__", alter_sys=True)
     return 0

@@ -1,9 +1,11 @@
 """The light inference path: StyleModel's networks as ONNX graphs run by onnxruntime.
 
 Importing this module does not import TensorFlow (about 3.8 s and 560 MiB saved). The
-graphs are generated from the one Keras model by `build_graphs` (tf2onnx, which imports
-TensorFlow lazily) and cached under `<cache home>/graphs/<key>`, where the key is the
-sha256 of the weights, their config and the converter versions:
+graphs are generated from the one Keras model by `write_graphs` (tf2onnx, which needs the
+`tensorflow` extra). The built-in weights carry theirs in the package (with int8 weights
+inside: see `weights.graph_weights`); those of other weights are built once by
+`build_graphs` and cached under `<cache home>/graphs/<key>`, where the key is the sha256
+of the weights, their config and the converter versions:
 
     python -m arbitrary_style.light build --weights magenta-mobile
     model = LightModel.load(weights_dir)      # None until the graphs are built
@@ -40,13 +42,27 @@ GRAPH_FILES = {"predict": "predict.onnx", "transfer": "transfer.onnx"}
 GRAPH_VERSION = 3
 
 
-def _converter_version():
-    return {name: importlib.metadata.version(name) for name in ("tf2onnx", "tensorflow", "keras")}
+def graph_description():
+    """What the graphs depend on besides the weights: opset, graph version, converters."""
+    try:
+        converter = {name: importlib.metadata.version(name)
+                     for name in ("tf2onnx", "tensorflow", "keras")}
+    except importlib.metadata.PackageNotFoundError as error:
+        raise UserError(f"weights other than the built-in ones need their light graphs built "
+                        f"once, which needs the 'tensorflow' extra ({error.name} is not "
+                        "installed): pip install 'arbitrary_style[tensorflow]'") from None
+    return {"opset": OPSET, "graphs": GRAPH_VERSION, "converter": converter}
+
+
+def has_own_graphs(weights_dir):
+    """True for a weights directory that carries its graphs (the built-in weights)."""
+    return all((pathlib.Path(weights_dir) / name).is_file() for name in GRAPH_FILES.values())
 
 
 def graph_key(weights_dir):
-    """sha256 of weights.npz, the network config (backbone, alpha) and converter versions."""
+    """sha256 of weights.npz, the network config (backbone, alpha) and `graph_description`."""
     weights_dir = pathlib.Path(weights_dir)
+    described = graph_description()
     try:
         config = json.loads((weights_dir / "config.json").read_text())
         digest = hashlib.sha256()
@@ -55,8 +71,7 @@ def graph_key(weights_dir):
                 digest.update(chunk)
     except (OSError, ValueError) as error:
         raise UserError(f"{weights_dir} is not a readable weights directory: {error}") from None
-    described = {"backbone": config.get("backbone"), "alpha": config.get("alpha"),
-                 "opset": OPSET, "converter": _converter_version(), "graphs": GRAPH_VERSION}
+    described.update(backbone=config.get("backbone"), alpha=config.get("alpha"))
     digest.update(json.dumps(described, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -68,7 +83,9 @@ def graphs_dir(weights_dir):
 
 def build_graphs(weights_dir, model=None):
     """Converts the weights' StyleModel (`model`, if already loaded) to ONNX, once (cached);
-    returns the graph directory."""
+    returns the graph directory (the weights directory itself if it carries its graphs)."""
+    if has_own_graphs(weights_dir):
+        return pathlib.Path(weights_dir)
     target = graphs_dir(weights_dir)
     if all((target / name).is_file() for name in GRAPH_FILES.values()):
         return target
@@ -84,14 +101,20 @@ def build_graphs(weights_dir, model=None):
     return target
 
 
-def write_graphs(model, directory, blocked_output_conv=True):
+def write_graphs(model, directory, blocked_output_conv=True, int8_weights=None):
     """Writes `model`'s predictor and transformer as ONNX graphs into `directory`; with
     `blocked_output_conv` the final conv computes on pixel blocks (the light graphs; False
-    gives the plain conversion, for benchmarks)."""
+    gives the plain conversion, for benchmarks). `int8_weights` ({name: QuantizedTensor},
+    the quantized tensors `model`'s weights were dequantized from) are stored as integers
+    in the graphs (`graph_weights.quantize_initializers`): the same results, a quarter of
+    the bytes."""
     import logging
 
+    import onnx
     import tensorflow as tf
     import tf2onnx
+
+    from arbitrary_style.weights.graph_weights import quantize_initializers
 
     if not os.environ.get(quiet_tensorflow.VERBOSE_VARIABLE):
         logging.getLogger("tf2onnx").setLevel(logging.WARNING)
@@ -109,9 +132,11 @@ def write_graphs(model, directory, blocked_output_conv=True):
                else contextlib.nullcontext())
     with blocked:
         for name, (function, signature) in functions.items():
-            tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET,
-                                          output_path=str(pathlib.Path(directory) /
-                                                          GRAPH_FILES[name]))
+            graph, _ = tf2onnx.convert.from_function(function, input_signature=signature,
+                                                     opset=OPSET)
+            if int8_weights:
+                quantize_initializers(graph, int8_weights)
+            onnx.save(graph, str(pathlib.Path(directory) / GRAPH_FILES[name]))
 
 
 class LightModel:
@@ -133,11 +158,15 @@ class LightModel:
         """onnxruntime options of the `name` graph. The predictor runs once per style
         image (about 3-6 ms at 256 px), so it skips the NCHWc layout rewrite (a second,
         reordered copy of its 9 MB of weights) and keeps no memory arena of its own: about
-        25 MiB less peak memory for one image (see BUILD_NOTES, issue 9)."""
+        25 MiB less peak memory for one image (see BUILD_NOTES, issue 9). Both graphs fold
+        the DequantizeLinear of int8 weights into float weights at load, and do not treat
+        them as quantized arithmetic: the built-in graphs then compute bit for bit what
+        their float conversion computes."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
         if name == "predict":
             options.graph_optimization_level = (
                 onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
@@ -146,8 +175,10 @@ class LightModel:
 
     @classmethod
     def load(cls, weights_dir, num_threads=None):
-        """The model from the cached graphs of `weights_dir`; None when they are not built."""
-        directory = graphs_dir(weights_dir)
+        """The model from the graphs `weights_dir` carries, else from its cached graphs; None
+        when they are not built."""
+        directory = (pathlib.Path(weights_dir) if has_own_graphs(weights_dir)
+                     else graphs_dir(weights_dir))
         if not all((directory / name).is_file() for name in GRAPH_FILES.values()):
             return None
         return cls(directory, store.read_config(weights_dir)[0], num_threads)

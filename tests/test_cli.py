@@ -35,7 +35,7 @@ def stylize(*args, home):
 
 def test_only_the_projects_own_lines_unless_verbose(tmp_path, weights_home):
     content = str(CONTENT_DIR / "golden_gate_sq.jpg")
-    style = str(STYLE_DIR / "La_forma.jpg")
+    style = str(STYLE_DIR / "Camille_Mauclair.jpg")
     refused = stylize("--content", content, "--styles", style, "--max-pixels", "10",
                       "--output", str(tmp_path / "refused.png"), home=weights_home)
     # The dashed --max-pixels took effect: one error line.

@@ -17,8 +17,8 @@ from conftest import CONTENT_DIR, STYLE_DIR, load_rgb, user_environment
 
 CONTENTS = np.stack([load_rgb(CONTENT_DIR / "golden_gate_sq.jpg", 98),
                      load_rgb(CONTENT_DIR / "eiffel_tower.jpg", 98)])[:, :, :75]  # 98x75
-STYLES = np.stack([load_rgb(STYLE_DIR / "La_forma.jpg", 128),
-                   load_rgb(STYLE_DIR / "bricks_sq.jpg", 128)])
+STYLES = np.stack([load_rgb(STYLE_DIR / "Camille_Mauclair.jpg", 128),
+                   load_rgb(STYLE_DIR / "pink_zigzag.jpg", 128)])
 
 
 @pytest.fixture(scope="module")

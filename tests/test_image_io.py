@@ -13,8 +13,8 @@ from arbitrary_style import image_io
 from arbitrary_style.errors import UserError
 from arbitrary_style.image_io import SAVE_FORMATS, is_image_file, load_image, save_image
 
-SHARED_IMAGES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "images"
-CONTENT_JPEGS = sorted((SHARED_IMAGES / "content").glob("*.jpg"))
+SAMPLES = pathlib.Path(__file__).resolve().parents[1] / "samples"
+CONTENT_JPEGS = sorted((SAMPLES / "content").glob("*.jpg"))
 
 
 def _gradient(height=6, width=8):
@@ -105,7 +105,6 @@ def test_save_rejects_bad_shape(tmp_path):
         save_image(np.zeros((2, 2)), tmp_path / "out.png")
 
 
-@pytest.mark.skipif(not CONTENT_JPEGS, reason="shared content images not available")
 def test_real_jpegs_load_and_round_trip(tmp_path):
     for jpeg in CONTENT_JPEGS:
         with Image.open(jpeg) as original:

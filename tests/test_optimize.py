@@ -29,10 +29,10 @@ from arbitrary_style.losses import LossConfig, StyleLoss, gram_matrix, total_var
 from arbitrary_style.image_io import limit_long_side, transfer_luminance
 from arbitrary_style.optimize import OptimizeConfig, initial_image, optimize, optimize_image
 
-SHARED_IMAGES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "images"
-CONTENT = SHARED_IMAGES / "content" / "golden_gate_sq.jpg"  # 256x256
-STYLE_A = SHARED_IMAGES / "style" / "La_forma.jpg"  # 256 wide, 336 high
-STYLE_B = SHARED_IMAGES / "style" / "bricks_sq.jpg"  # 256x256
+SAMPLES = pathlib.Path(__file__).resolve().parents[1] / "samples"
+CONTENT = SAMPLES / "content" / "golden_gate_sq.jpg"  # 256x256
+STYLE_A = SAMPLES / "style" / "Camille_Mauclair.jpg"  # 256 wide, 293 high
+STYLE_B = SAMPLES / "style" / "pink_zigzag.jpg"  # 256x256
 UNIT_STYLE = LossConfig(style_weights={f"vgg_16/conv{i}": 1.0 for i in range(1, 5)},
                         total_variation_weight=1.0)
 

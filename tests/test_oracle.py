@@ -1,27 +1,28 @@
-"""Our networks with the imported shared weights against the float ONNX oracle graphs.
+"""Our networks with the imported Magenta weights against the float ONNX oracle graphs.
 
-The oracle graphs (see ../shared/pretrained/magenta-mobile-int8/PROVENANCE.md) hold the
-same published weights and compute in float32 with onnxruntime, independently of
-TensorFlow: agreement to float rounding proves the architecture and the import exact.
+The oracle graphs (magenta_oracle.float_oracle: Magenta's int8 graphs without their
+activation quantization) hold the same published weights and compute in float32 with
+onnxruntime, independently of TensorFlow: agreement to float rounding proves the
+architecture and the import exact.
 """
 
 import numpy as np
-import onnxruntime
 import pytest
 
-from conftest import CONTENT_DIR, PRETRAINED, STYLE_DIR, image_paths, load_rgb
+import magenta_oracle
+from conftest import CONTENT_DIR, STYLE_DIR, image_paths, load_rgb
 
-ORACLE_INPUT_VECTOR = "mobilenet_conv/Conv/BiasAdd"
+ORACLE_INPUT_VECTOR = magenta_oracle.VECTOR_INPUT
 
 
 @pytest.fixture(scope="module")
 def oracle_predict():
-    return onnxruntime.InferenceSession(str(PRETRAINED / "oracle_predict_float.onnx"))
+    return magenta_oracle.session(magenta_oracle.float_oracle("arbitrary_predict.onnx"))
 
 
 @pytest.fixture(scope="module")
 def oracle_transform():
-    return onnxruntime.InferenceSession(str(PRETRAINED / "oracle_transform_float.onnx"))
+    return magenta_oracle.session(magenta_oracle.float_oracle("arbitrary_transform.onnx"))
 
 
 def cosine(a, b):
@@ -37,8 +38,8 @@ def test_style_vectors_match_oracle(imported_model, oracle_predict, style_path):
     np.testing.assert_allclose(actual, expected, atol=1e-3 * np.abs(expected).max())
 
 
-PAIRS = [("golden_gate_sq", "La_forma"), ("colva_beach_sq", "towers_1916_sq"),
-         ("statue_of_liberty_sq", "clouds-over-bor-1940_sq"), ("eiffel_tower", "bricks_sq"),
+PAIRS = [("golden_gate_sq", "Camille_Mauclair"), ("colva_beach_sq", "Theo_van_Doesburg_sq"),
+         ("statue_of_liberty_sq", "clouds-over-bor-1940_sq"), ("eiffel_tower", "pink_zigzag"),
          ("golden_gate_sq", "zigzag_colorful")]
 
 
@@ -59,10 +60,10 @@ def test_stylization_matches_oracle(imported_model, oracle_predict, oracle_trans
 
 def test_int8_graphs_are_close_but_not_the_oracle(imported_model):
     """The quantized originals are the peer, not the reference: close, not equal."""
-    predict = onnxruntime.InferenceSession(str(PRETRAINED / "arbitrary_predict.onnx"))
-    transform = onnxruntime.InferenceSession(str(PRETRAINED / "arbitrary_transform.onnx"))
+    predict = magenta_oracle.session("arbitrary_predict.onnx")
+    transform = magenta_oracle.session("arbitrary_transform.onnx")
     content = load_rgb(CONTENT_DIR / "golden_gate_sq.jpg", 384)
-    style = load_rgb(STYLE_DIR / "La_forma.jpg", 256)
+    style = load_rgb(STYLE_DIR / "Camille_Mauclair.jpg", 256)
     vector = predict.run(None, {"style_image": style[None]})[0]
     int8_output = transform.run(None, {"content_image": content[None],
                                        ORACLE_INPUT_VECTOR: vector})[0][0]

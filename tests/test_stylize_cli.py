@@ -1,10 +1,10 @@
 """End-to-end tests of the command line: `python -m arbitrary_style.stylize`.
 
 Every test runs the tool in a subprocess the way a user would (real TensorFlow
-import, the default pretrained weights from the `weights_home` cache, the shared
+import, the default pretrained weights from the `weights_home` cache, the sample
 JPEGs). A subprocess costs several seconds, so each run is followed by several
 checks. Flags use absl's spelling with underscores (`--content_size`,
-`--preserve_colors`); absl does not accept dashed forms such as `--content-size`.
+`--preserve_colors`); the dashed forms (`--content-size`) are tested in test_cli.py.
 """
 
 import hashlib
@@ -24,13 +24,13 @@ from arbitrary_style import image_io
 from arbitrary_style.errors import UserError
 from arbitrary_style.inference import parse_styles
 
-SHARED_IMAGES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "images"
-CONTENT = SHARED_IMAGES / "content" / "golden_gate_sq.jpg"  # 256x256
-TALL_CONTENT = SHARED_IMAGES / "content" / "eiffel_tower.jpg"  # 256 wide, 326 high
-OTHER_CONTENTS = [SHARED_IMAGES / "content" / name
+SAMPLES = pathlib.Path(__file__).resolve().parents[1] / "samples"
+CONTENT = SAMPLES / "content" / "golden_gate_sq.jpg"  # 256x256
+TALL_CONTENT = SAMPLES / "content" / "eiffel_tower.jpg"  # 256 wide, 326 high
+OTHER_CONTENTS = [SAMPLES / "content" / name
                   for name in ("colva_beach_sq.jpg", "statue_of_liberty_sq.jpg")]
-STYLE_A = SHARED_IMAGES / "style" / "La_forma.jpg"
-STYLE_B = SHARED_IMAGES / "style" / "bricks_sq.jpg"
+STYLE_A = SAMPLES / "style" / "Camille_Mauclair.jpg"
+STYLE_B = SAMPLES / "style" / "pink_zigzag.jpg"
 TWO_STYLES = f"{STYLE_A}:0.7,{STYLE_B}:0.3"
 
 # TensorFlow's C++ logging (glog-style lines such as "I0000 00:00:17... port.cc:153] ...")
@@ -88,7 +88,7 @@ def assert_ok(result):
 
 
 def copy_file(source, target):
-    """Copies bytes only (the shared images are read-only; copies should be normal files)."""
+    """Copies bytes only (copies should be normal files, whatever the sources' modes)."""
     target = pathlib.Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(pathlib.Path(source).read_bytes())

@@ -30,7 +30,7 @@ def vector(imported_model):
 
 
 def photo(name, width, height):
-    """A shared photo resized (bicubic) to width x height, float [0,1]."""
+    """A sample photo resized (bicubic) to width x height, float [0,1]."""
     return image_io.resize(load_rgb(CONTENT_DIR / name), (width, height), Image.BICUBIC)
 
 

@@ -28,7 +28,7 @@ RANDOM_VGG = LossNetworkConfig(losses=LossConfig(), vgg_weights=None)
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    """content/ and style/ folders of small copies of the shared images, and one-image ones."""
+    """content/ and style/ folders of small copies of the sample images, and one-image ones."""
     root = tmp_path_factory.mktemp("images")
     for name, paths in [("content", image_paths(CONTENT_DIR)), ("style", image_paths(STYLE_DIR))]:
         (root / name).mkdir()
@@ -167,7 +167,7 @@ def test_a_checkpoint_without_the_model_is_refused(folders, tmp_path):
 def test_single_style_network(folders, tmp_path):
     result = train(train_config(folders, tmp_path / "single", 3, content="content",
                                 style="style", single_style=str(folders / "style" /
-                                                                "La_forma.png")))
+                                                                "Camille_Mauclair.png")))
     model = store.load_model(result["weights"])
     rng = np.random.default_rng(0)
     first = model.predict_style(rng.random((SIZE, SIZE, 3), np.float32), size=None)

@@ -32,7 +32,7 @@ LUMA_TOLERANCE = 6 / 255  # mean |Y(output) - Y(image path)| allowed for the los
 
 
 def pattern_frames(width, height, count, seed=0):
-    """Frames with a moving bright bar over a shared photo (so each frame differs)."""
+    """Frames with a moving bright bar over a sample photo (so each frame differs)."""
     photo = np.asarray(Image.open(CONTENT).convert("RGB").resize((width, height)))
     frames = []
     for index in range(count):

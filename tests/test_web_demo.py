@@ -2,10 +2,10 @@
 
 The end-to-end test exports the pretrained model with `export.tfjs`, serves it with the
 demo, and runs tests/js/demo_e2e.js: Playwright (export/web/node_modules) drives Debian's
-headless Chromium (/usr/bin/chromium, or $CHROMIUM), which stylizes a shared content image
+headless Chromium (/usr/bin/chromium, or $CHROMIUM), which stylizes a sample content image
 with two styles; the result is compared with the Keras model's. The page's screenshot is
 kept as test-artifacts/web_demo.png. The camera test (tests/js/camera_e2e.js) plays a clip
-made from the shared photos as Chromium's fake camera and compares two successive stylized
+made from the sample photos as Chromium's fake camera and compares two successive stylized
 frames with the Keras model's on the same input frames (screenshot:
 test-artifacts/web_demo_camera.png). Needs node, `npm ci --prefix export/web`,
 `apt-get install -y chromium` and the TF.js converter (`python -m export.tfjs --setup` or
@@ -42,7 +42,7 @@ CONVERTER = str(tfjs.resolve_converter_python())
 # content (at most 512 px) nor the styles (256 px on the shorter side) are resized, so the
 # browser's result can be compared with the Keras model's on the same pixels.
 CONTENT = CONTENT_DIR / "eiffel_tower.jpg"
-STYLES = (STYLE_DIR / "La_forma.jpg", STYLE_DIR / "towers_1916_sq.jpg")
+STYLES = (STYLE_DIR / "Camille_Mauclair.jpg", STYLE_DIR / "Theo_van_Doesburg_sq.jpg")
 BLEND, STRENGTH = 0.3, 0.8
 CLIP_SIZE, CLIP_FPS, PAN_FRAMES = (192, 144), 10, 12  # The fake camera's clip.
 CAMERA_SIZE = 128  # The smallest camera size: software WebGL is slow.
@@ -75,7 +75,7 @@ def tfjs_models(imported_model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_port(tfjs_models):
-    """The demo served with the exported models and the shared images; its port."""
+    """The demo served with the exported models and the sample images; its port."""
     server, port = web.start_server_thread(tfjs_models, images_dir=SHARED / "images")
     yield port
     server.shutdown()
@@ -215,7 +215,7 @@ def write_y4m(path, frames, fps):
 
 
 def pan_clip():
-    """A diagonal pan across each shared content photo (256x256): all frames differ."""
+    """A diagonal pan across each sample content photo (256x256): all frames differ."""
     w, h = CLIP_SIZE
     frames = []
     for path in sorted(CONTENT_DIR.glob("*.jpg")):

@@ -24,7 +24,7 @@ from arbitrary_style.weights import download, importers, registry, store
 from conftest import CONTENT_DIR, PRETRAINED, STYLE_DIR, load_rgb
 
 CONTENT = load_rgb(CONTENT_DIR / "golden_gate_sq.jpg", 64)
-STYLE = load_rgb(STYLE_DIR / "La_forma.jpg", 96)
+STYLE = load_rgb(STYLE_DIR / "Camille_Mauclair.jpg", 96)
 
 
 def outputs(model):

@@ -1,10 +1,15 @@
-"""The built-in weights: Magenta's mobile model, shipped in the package in packed form.
+"""The built-in weights: Magenta's mobile model, shipped in the package ready to run.
 
-`arbitrary_style/pretrained/magenta-mobile.npz` holds exactly the tensors of the ONNX
-pair (int8/int32 values with their per-channel scales and zero points, and float32
-tensors as they are), so dequantizing them at load gives bit for bit the weights that
-`python -m arbitrary_style.weights import --onnx DIR` gives. `pack` (run by
-`tools/pack_builtin_weights.py`) writes the file deterministically from the pair.
+`arbitrary_style/pretrained/magenta-mobile/` is a weights directory of its own:
+`config.json`, the packed weights `packed.npz`, and the light graphs `predict.onnx` /
+`transfer.onnx` generated from the Keras model with these int8 weights inside, so the
+light path runs it without any build.
+
+`packed.npz` holds exactly the tensors of the ONNX pair (int8/int32 values with their
+per-channel scales and zero points, and float32 tensors as they are), so dequantizing
+them at load gives bit for bit the weights that `python -m arbitrary_style.weights import
+--onnx DIR` gives. `tools/pack_builtin_weights.py` writes the whole directory: the packed
+file deterministically from the pair (`pack`), then the config and the graphs.
 
 The file is a zip of `.npy` entries (read with `np.load(allow_pickle=False)`) and a
 `manifest.json`: format, version, layout, the sha256 of each source file, and the
@@ -27,7 +32,8 @@ from arbitrary_style.errors import UserError
 from arbitrary_style.weights.quantized import QuantizedTensor, to_float
 
 BUILTIN_NAME = "magenta-mobile"
-PACKED_FILE = f"{BUILTIN_NAME}.npz"
+PACKED_FILE = "packed.npz"
+SOURCE = f"builtin:{BUILTIN_NAME}"
 ONNX_FILES = ("arbitrary_predict.onnx", "arbitrary_transform.onnx")
 FORMAT = "arbitrary_style.packed_weights"
 FORMAT_VERSION = 1
@@ -39,16 +45,31 @@ _ZIP_UNIX = 3
 _ZIP_MODE = 0o644 << 16
 
 
+def directory():
+    """The built-in weights directory inside the installed package."""
+    return pathlib.Path(str(resources.files("arbitrary_style") / "pretrained" / BUILTIN_NAME))
+
+
 def packed_path():
-    """The packed file inside the installed package (a `importlib.resources` Traversable)."""
-    return resources.files("arbitrary_style") / "pretrained" / PACKED_FILE
+    """The built-in packed weights file."""
+    return directory() / PACKED_FILE
+
+
+def is_packed(weights_dir):
+    """True for a weights directory that holds packed weights (the built-in ones)."""
+    return (pathlib.Path(weights_dir) / PACKED_FILE).is_file()
+
+
+def read_tensors(path=None):
+    """{Magenta variable name: QuantizedTensor or float32 array} of a packed file (default:
+    the built-in one)."""
+    return _read(path)[1]
 
 
 def read_packed(path=None):
     """{Magenta variable name: float32 array} from a packed file (default: the built-in one),
     equal to what `onnx_import.read_onnx_weights` gives for the ONNX pair it was packed from."""
-    _, tensors = _read(path)
-    return {name: to_float(tensor) for name, tensor in tensors.items()}
+    return {name: to_float(tensor) for name, tensor in read_tensors(path).items()}
 
 
 def builtin_model(path=None):
@@ -108,7 +129,7 @@ def pack(onnx_dir, out_path):
         tensors.update(read_onnx_tensors(path))
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": BUILTIN_NAME,
                 "layout": LAYOUT,
-                "sources": {path.name: _sha256(path) for path in paths},
+                "sources": {path.name: sha256(path) for path in paths},
                 "tensors": [_manifest_entry(name, tensor) for name, tensor in tensors.items()]}
     entries = {MANIFEST: (json.dumps(manifest, indent=1) + "\n").encode()}
     for name, tensor in tensors.items():
@@ -150,6 +171,6 @@ def _write_zip(path, entries):
             archive.writestr(info, data)
 
 
-def _sha256(path):
+def sha256(path):
     with open(path, "rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()

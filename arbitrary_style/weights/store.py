@@ -9,7 +9,6 @@ the cache live at `$ARBITRARY_STYLE_HOME/weights/<name>` (default
 import json
 import os
 import pathlib
-import sys
 import zipfile
 
 import numpy as np
@@ -17,7 +16,7 @@ import numpy as np
 from arbitrary_style import atomic
 from arbitrary_style.errors import UserError
 from arbitrary_style.model_config import ModelConfig
-from arbitrary_style.weights import registry
+from arbitrary_style.weights import builtin, registry
 from arbitrary_style.weights.registry import DEFAULT_WEIGHTS
 
 FORMAT_VERSION = 1
@@ -63,8 +62,9 @@ def cached_names():
 def resolve_weights(name_or_dir=None):
     """The weights directory for a path, a cache name, or (None) the default weights.
 
-    The default weights are built into the package: the first time they are asked for
-    and the cache lacks them, they are written into the cache (`install_builtin`).
+    The default weights are built into the package (`builtin.directory()`, used in place);
+    weights imported into the cache under the default name override them. A cached copy
+    of the built-in ones (older versions wrote one) is passed over for the package's.
     """
     name_or_dir = str(name_or_dir or DEFAULT_WEIGHTS)
     path = pathlib.Path(name_or_dir)
@@ -73,24 +73,24 @@ def resolve_weights(name_or_dir=None):
     if not registry.is_valid_name(name_or_dir):
         raise UserError(f"weights {name_or_dir!r}: no such directory, and not a valid cache "
                         "name (letters, digits and '-_.')")
-    if cache_dir(name_or_dir).is_dir():
-        return cache_dir(name_or_dir)
-    if name_or_dir == DEFAULT_WEIGHTS:
-        return install_builtin()
+    cached = cache_dir(name_or_dir)
+    if name_or_dir == DEFAULT_WEIGHTS and not _is_user_override(cached):
+        return builtin.directory()
+    if cached.is_dir():
+        return cached
     known = registry.KNOWN_WEIGHTS.get(name_or_dir)
     hint = f"get them with: {known.get}" if known else "and it is not a weights directory either"
     raise UserError(f"weights {name_or_dir!r} are not in the cache ({home() / 'weights'}); {hint}")
 
 
-def install_builtin():
-    """Writes the package's built-in default weights into the cache; returns the directory."""
-    from arbitrary_style.weights import builtin
-
-    target = cache_dir(DEFAULT_WEIGHTS)
-    print(f"installing the built-in {DEFAULT_WEIGHTS} weights into {target} (once)",
-          file=sys.stderr)
-    save_model(builtin.builtin_model(), target, source=f"builtin:{DEFAULT_WEIGHTS}")
-    return target
+def _is_user_override(directory):
+    """True when `directory` holds weights the user put there (not a copy of the built-in)."""
+    if not directory.is_dir():
+        return False
+    try:
+        return json.loads((directory / CONFIG_FILE).read_text()).get("source") != builtin.SOURCE
+    except (OSError, ValueError, AttributeError):
+        return True  # Not readable as ours: read_config will say what is wrong with it.
 
 
 def save_model(model, directory, *, source=""):
@@ -103,14 +103,19 @@ def save_model(model, directory, *, source=""):
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         with atomic.atomic_directory(directory) as staging:
-            config = {"format_version": FORMAT_VERSION, **_config_dict(model.config),
-                      "source": source}
-            (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+            write_config(staging, model.config, source=source)
             arrays = {path: variable.numpy() for path, variable in model.variables.items()}
             np.savez(staging / WEIGHTS_FILE, **arrays)
     except OSError as error:
         raise UserError(f"cannot write weights to {directory}: "
                         f"{error.strerror or error}") from None
+
+
+def write_config(directory, config, *, source, **fields):
+    """Writes `config.json` (format version, backbone, alpha, source, `fields`)."""
+    described = {"format_version": FORMAT_VERSION, **_config_dict(config), "source": source,
+                 **fields}
+    (pathlib.Path(directory) / CONFIG_FILE).write_text(json.dumps(described, indent=2) + "\n")
 
 
 def read_config(directory):
@@ -145,6 +150,8 @@ def load_model(directory, *, expected_config=None):
     if expected_config is not None and config != expected_config:
         raise UserError(f"{directory} holds weights for {_describe(config)}, "
                         f"not {_describe(expected_config)}")
+    if builtin.is_packed(directory):
+        return builtin.builtin_model(pathlib.Path(directory) / builtin.PACKED_FILE)
     from arbitrary_style.model import StyleModel  # TensorFlow: only when a model is built.
 
     weights_path = pathlib.Path(directory) / WEIGHTS_FILE

@@ -92,13 +92,15 @@ def cmd_list(args):
     if args:
         raise UserError("list takes no arguments")
     names = store.cached_names()
-    if store.DEFAULT_WEIGHTS not in names:
-        print(f"{store.DEFAULT_WEIGHTS} (default, built in): backbone=mobilenet_v2 alpha=0.25 "
-              f"source=builtin:{store.DEFAULT_WEIGHTS} (written to the cache on first use)")
+    default = store.resolve_weights(None)
+    if default not in [store.cache_dir(name) for name in names]:
+        config, raw = store.read_config(default)
+        print(f"{store.DEFAULT_WEIGHTS} (default, built in): backbone={config.backbone} "
+              f"alpha={config.alpha} source={raw['source']} ({default})")
     for name in names:
         config, raw = store.read_config(store.cache_dir(name))
-        default = " (default)" if name == store.DEFAULT_WEIGHTS else ""
-        print(f"{name}{default}: backbone={config.backbone} alpha={config.alpha} "
+        marker = " (default)" if store.cache_dir(name) == default else ""
+        print(f"{name}{marker}: backbone={config.backbone} alpha={config.alpha} "
               f"source={raw.get('source', '')}")
 
 

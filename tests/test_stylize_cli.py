@@ -29,7 +29,7 @@ CONTENT = SAMPLES / "content" / "golden_gate_sq.jpg"  # 256x256
 TALL_CONTENT = SAMPLES / "content" / "eiffel_tower.jpg"  # 256 wide, 326 high
 OTHER_CONTENTS = [SAMPLES / "content" / name
                   for name in ("colva_beach_sq.jpg", "statue_of_liberty_sq.jpg")]
-STYLE_A = SAMPLES / "style" / "Camille_Mauclair.jpg"
+STYLE_A = SAMPLES / "style" / "dark_strokes.png"  # generated, 256 wide, 336 high
 STYLE_B = SAMPLES / "style" / "pink_zigzag.jpg"
 TWO_STYLES = f"{STYLE_A}:0.7,{STYLE_B}:0.3"
 

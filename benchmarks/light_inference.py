@@ -7,10 +7,11 @@ path (`arbitrary_style.light`: its graphs compute the final conv on pixel blocks
 onnxruntime on the plain tf2onnx conversion of the same Keras model (`plain-onnx`: what
 any user converting the model gets), and the Keras model on TensorFlow. Wall and CPU time
 per stylization, and the transformer's achieved GFLOP/s (FLOPs counted from the Keras
-model's conv shapes) against the 2-core peak of 166 GFLOP/s.
+model's conv shapes) against this CPU's fp32 peak, derived and printed by `cpu_peak`.
 """
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -21,7 +22,37 @@ from arbitrary_style import light
 from arbitrary_style.layers import SlimConv2D
 from arbitrary_style.weights import store
 
-PEAK_GFLOPS = 166.0  # 2 cores x 2.6 GHz x 32 fp32 FLOP/cycle.
+
+
+def cpu_peak():
+    """(fp32 GFLOP/s, how it was derived) of the CPUs this process may use: cores x clock x
+    FLOP per cycle, from /proc/cpuinfo. FLOP per cycle: two FMA units of the widest vector
+    width the flags show (AVX-512: 2 x 16 x 2 = 64; AVX2 + FMA: 32), except AMD's Zen 4 (family 25),
+    whose AVX-512 runs on two 256-bit units (32). The clock is the nominal one (the model
+    name's GHz, else bogomips / 2); turbo can exceed it."""
+    info = open("/proc/cpuinfo").read()
+    field = lambda name: next(line.split(":", 1)[1].strip() for line in info.splitlines()
+                              if line.startswith(name))  # noqa: E731
+    flags, model, vendor = field("flags").split(), field("model name"), field("vendor_id")
+    if "@" in model and "GHz" in model:
+        ghz = float(model.split("@")[1].split("GHz")[0])
+        clock = f"{ghz} GHz (model name)"
+    else:
+        ghz = float(field("bogomips")) / 2000
+        clock = f"{ghz:.2f} GHz (bogomips / 2)"
+    zen4 = vendor == "AuthenticAMD" and field("cpu family") == "25"
+    if "avx512f" in flags and not zen4:
+        per_cycle, unit = 64, "AVX-512, 2 FMA units"
+    elif "avx512f" in flags:
+        per_cycle, unit = 32, "AVX-512 on AMD Zen 4's 2 x 256-bit FMA units"
+    elif "avx2" in flags and "fma" in flags:
+        per_cycle, unit = 32, "AVX2, 2 FMA units"
+    else:
+        per_cycle, unit = 8, "SSE"
+    cores = len(os.sched_getaffinity(0))
+    peak = cores * ghz * per_cycle
+    return peak, (f"{cores} cores x {clock} x {per_cycle} FLOP/cycle ({unit}; {model}) "
+                  f"= {peak:.0f} GFLOP/s")
 
 
 def transformer_flops(model, side):
@@ -59,6 +90,8 @@ def main():
                  "plain-onnx": light.LightModel(plain_dir, config).stylize,
                  "tensorflow": model.stylize}
     vector = np.random.default_rng(0).random(100, np.float32)
+    peak, derivation = cpu_peak()
+    print(f"fp32 peak: {derivation}")
     for side in map(int, args.sizes.split(",")):
         content = np.random.default_rng(side).random((side, side, 3), np.float32)
         runs = {name: [] for name in stylizers}
@@ -73,7 +106,7 @@ def main():
             cpu = statistics.median(s[1] for s in samples)
             print(f"{side:5d} {name:10s} wall {wall * 1e3:8.1f} ms  cpu {cpu * 1e3:8.1f} ms  "
                   f"cores {cpu / wall:.2f}  {flops / wall / 1e9:6.1f} GFLOP/s "
-                  f"({flops / wall / 1e9 / PEAK_GFLOPS:.0%} of peak)")
+                  f"({flops / wall / 1e9 / peak:.0%} of peak)")
 
 
 if __name__ == "__main__":

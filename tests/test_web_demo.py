@@ -24,7 +24,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import CONTENT_DIR, SHARED, STYLE_DIR, load_rgb
+from conftest import CONTENT_DIR, SAMPLES, STYLE_DIR, load_rgb
 
 from arbitrary_style.errors import UserError
 from arbitrary_style.model import apply_strength, blend_style_vectors
@@ -76,7 +76,7 @@ def tfjs_models(imported_model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def demo_port(tfjs_models):
     """The demo served with the exported models and the sample images; its port."""
-    server, port = web.start_server_thread(tfjs_models, images_dir=SHARED / "images")
+    server, port = web.start_server_thread(tfjs_models, images_dir=SAMPLES)
     yield port
     server.shutdown()
     server.server_close()
@@ -115,7 +115,7 @@ def fetch(port, path):
 
 
 def test_server_maps_only_its_roots(fake_files):
-    server, port = web.start_server_thread(fake_files, images_dir=SHARED / "images")
+    server, port = web.start_server_thread(fake_files, images_dir=SAMPLES)
     try:
         served = {path: fetch(port, path)[:2] for path in (
             "/", "/index.html", "/app.js", "/style.css", "/vendor/tf.min.js",

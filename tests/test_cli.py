@@ -138,18 +138,21 @@ def test_a_light_run_prints_only_its_summary(tmp_path, weights_home):
 
 
 def test_nothing_is_written_into_home(tmp_path):
-    """A first run (weights installed, light graphs built with Keras, then onnxruntime)
-    leaves HOME empty: Keras's keras.json goes to the cache, onnxruntime's telemetry is off."""
+    """Runs on both backends (Keras, then onnxruntime) leave HOME empty: Keras's
+    keras.json goes to the cache, onnxruntime's telemetry files are not made."""
     home, cache = tmp_path / "home", tmp_path / "cache"
     home.mkdir()
     environment = {k: v for k, v in os.environ.items()
                    if k not in ("XDG_CACHE_HOME", "KERAS_HOME", "ORT_DISABLE_TELEMETRY")}
-    result = subprocess.run(
-        [sys.executable, "-m", "arbitrary_style.stylize", "--content",
-         CONTENT_DIR / "golden_gate_sq.jpg", "--styles", STYLE_DIR / "Camille_Mauclair.jpg",
-         "--content_size", "64", "--output", tmp_path / "out.png"],
-        env={**environment, "HOME": str(home), "ARBITRARY_STYLE_HOME": str(cache)},
-        capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    assert sorted(p.relative_to(home) for p in home.rglob("*")) == []
+    for backend in ("tensorflow", "light"):
+        result = subprocess.run(
+            [sys.executable, "-m", "arbitrary_style.stylize", "--content",
+             CONTENT_DIR / "golden_gate_sq.jpg", "--styles", STYLE_DIR / "Camille_Mauclair.jpg",
+             "--content_size", "64", "--output", tmp_path / f"{backend}.png", "--json",
+             "--backend", backend],
+            env={**environment, "HOME": str(home), "ARBITRARY_STYLE_HOME": str(cache)},
+            capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["backend"] == backend
+        assert sorted(p.relative_to(home) for p in home.rglob("*")) == [], backend
     assert (cache / "keras" / "keras.json").is_file()  # Keras did run, with its home here.

@@ -14,9 +14,10 @@ do not wait for TensorFlow.
 
 import importlib
 
-from arbitrary_style import extras, quiet_tensorflow
+from arbitrary_style import extras, home, quiet_tensorflow
 
 quiet_tensorflow.install()
+home.keep_third_party_files_in_cache()
 extras.report_missing_extras_in_commands()
 
 __version__ = "0.1.0"

@@ -1,5 +1,6 @@
 """What every command-line tool shares: absl flags, one-line errors, help that exits 0."""
 
+import pathlib
 import sys
 
 from absl import app, flags
@@ -56,6 +57,33 @@ def _list_shared_flags_in_help():
                 FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
 
+def program_name():
+    """How the user ran this command, for --help and usage lines: `arbitrary-style stylize`
+    or `python -m arbitrary_style.stylize` (absl shows sys.argv[0], the module's file path);
+    None when it was run some other way (a script path)."""
+    from arbitrary_style import console
+
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is None:
+        return None
+    module = spec.name.removesuffix(".__main__")
+    launcher = pathlib.Path(sys.orig_argv[1]).name if len(sys.orig_argv) > 1 else ""
+    command = console.command_of(module)
+    if launcher == console.PROGRAM and command:
+        return f"{console.PROGRAM} {command}"
+    return f"python -m {module}"
+
+
+def _show_program_name():
+    """Lists the main module's flags under `program_name()` and makes it sys.argv[0]."""
+    name = program_name()
+    if name is None:
+        return
+    for flag in FLAGS.get_key_flags_for_module(sys.argv[0]):
+        FLAGS.register_key_flag_for_module(name, flag)
+    sys.argv[0] = name
+
+
 def run(main, *, takes_arguments=False):
     """`absl.app.run(main)`; a UserError, a bad flag, a missing extra or Ctrl-C is one
     `error:` line, not a traceback.
@@ -63,6 +91,7 @@ def run(main, *, takes_arguments=False):
     Positional arguments are refused unless the command `takes_arguments`.
     """
     _list_shared_flags_in_help()
+    _show_program_name()
     quiet_tensorflow.filter_absl_logs()
 
     def guarded(argv):

@@ -24,17 +24,28 @@ COMMANDS = {
 }
 
 
+PROGRAM = "arbitrary-style"
+
+
+def command_of(module):
+    """The command that runs `module` (e.g. "arbitrary_style.stylize" -> "stylize"), or None."""
+    return next((name for name, each in COMMANDS.items() if each == module), None)
+
+
 def usage():
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  python -m {module}" for name, module in COMMANDS.items()]
-    return ("usage: arbitrary-style COMMAND [FLAGS]   (arbitrary-style COMMAND --help for its "
+    return (f"usage: {PROGRAM} COMMAND [FLAGS]   ({PROGRAM} COMMAND --help for its "
             "flags)\n\ncommands:\n" + "\n".join(lines))
 
 
 def main(argv=None):
     """Runs `arbitrary-style COMMAND ...` as `python -m MODULE ...`; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    if not argv:  # As argparse tools do: what to type, on stderr, and exit 2.
+        print(usage(), file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
     if argv[0] == "--version":
@@ -49,6 +60,6 @@ def main(argv=None):
     from arbitrary_style import extras
 
     extras.install_hook()
-    sys.argv = [f"arbitrary-style {argv[0]}", *argv[1:]]
+    sys.argv = [f"{PROGRAM} {argv[0]}", *argv[1:]]
     runpy.run_module(COMMANDS[argv[0]], run_name="__main__", alter_sys=True)
     return 0

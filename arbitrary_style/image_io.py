@@ -227,7 +227,8 @@ def _check_size(size, path, max_pixels):
     if width * height > max_pixels:
         raise UserError(
             f"{path}: image is {width}x{height} = {width * height:,} pixels, over the "
-            f"limit of {max_pixels:,} pixels (the limit is configurable with max_pixels)"
+            f"limit of {max_pixels:,} pixels; raise it with --max_pixels (max_pixels= in "
+            "Python)"
         )
 
 

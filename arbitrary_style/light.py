@@ -142,6 +142,8 @@ def write_graphs(model, directory, blocked_output_conv=True, int8_weights=None):
 class LightModel:
     """StyleModel's inference API (same arrays, same results within 1e-3) on onnxruntime."""
 
+    backend = "light"  # The --backend value that loads it.
+
     def __init__(self, directory, config, num_threads=None):
         import onnxruntime
 

@@ -28,6 +28,8 @@ class StyleModel:
     without retracing for each new one.
     """
 
+    backend = "tensorflow"  # The --backend value that loads it.
+
     def __init__(self, config=ModelConfig()):
         self.config = config
         self.predictor = build_style_predictor(config.backbone)

@@ -27,9 +27,8 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 from scipy import optimize as scipy_optimize
-from tqdm import tqdm
 
-from arbitrary_style import cli, image_io, inference, loss_flags
+from arbitrary_style import cli, image_io, inference, loss_flags, progress_bar
 from arbitrary_style.errors import UserError
 from arbitrary_style.losses import LossConfig, StyleLoss
 from arbitrary_style.image_io import limit_long_side, transfer_luminance
@@ -277,7 +276,7 @@ def optimize(config, callback=None):
         if callback is not None:
             callback(step, image, value)
 
-    with tqdm(total=config.steps, unit="step", file=sys.stderr, dynamic_ncols=True) as progress:
+    with progress_bar.bar(total=config.steps, unit="step", dynamic_ncols=True) as progress:
         try:
             best, history = optimize_image(
                 content, style_images, blend, loss=loss, steps=config.steps,

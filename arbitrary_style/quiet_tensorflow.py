@@ -16,6 +16,7 @@ import logging
 import os
 import pathlib
 import sys
+import tempfile
 
 VERBOSE_VARIABLE = "ARBITRARY_STYLE_VERBOSE"
 VERBOSE_FLAG = "--verbose"  # Defined by `arbitrary_style.cli`; read here before flags parse.
@@ -25,16 +26,26 @@ PROJECT_PACKAGES = tuple(str(_ROOT / name) + os.sep for name in
 
 
 @contextlib.contextmanager
-def _stderr_to_devnull():
+def _stderr_to(fd):
+    """Points file descriptor 2 (so C++ code's writes and child processes' too) at `fd`."""
     sys.stderr.flush()
     saved = os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
+    os.dup2(fd, 2)
     try:
         yield
     finally:
+        sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with _stderr_to(null):
+            yield
+    finally:
         os.close(null)
 
 
@@ -44,6 +55,24 @@ def quiet_stderr():
     if os.environ.get(VERBOSE_VARIABLE):
         return contextlib.nullcontext()
     return _stderr_to_devnull()
+
+
+@contextlib.contextmanager
+def stderr_shown_on_failure():
+    """A context whose stderr writes (child processes' included, e.g. Beam's worker
+    processes logging their start-up) are held in a temporary file and written out only if
+    it raises an Exception; shown as they come if verbose."""
+    if os.environ.get(VERBOSE_VARIABLE):
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        try:
+            with _stderr_to(held.fileno()):
+                yield
+        except Exception:
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
 
 
 class _QuietLoader(importlib.abc.Loader):

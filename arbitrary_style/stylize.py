@@ -283,11 +283,11 @@ def run(argv):
     style_vector = inference.style_vector(model, style_images, [w for _, w in styles],
                                           FLAGS.style_size)
 
-    from tqdm import tqdm
+    from arbitrary_style import progress_bar
 
     results, failures = [], []
-    progress = tqdm(list(zip(contents, outputs, strict=True)), unit="image",
-                    disable=len(contents) == 1, file=sys.stderr)
+    progress = progress_bar.bar(list(zip(contents, outputs, strict=True)), unit="image",
+                                disable=len(contents) == 1)
     for content_path, output_path in progress:
         progress.set_postfix_str(content_path.name)
         try:
@@ -306,7 +306,7 @@ def run(argv):
             failures.append({"content": str(content_path), "error": str(error)})
     summary = {
         "weights": str(weights_dir), "backbone": model.config.backbone,
-        "alpha": model.config.alpha, "backend": type(model).__name__,
+        "alpha": model.config.alpha, "backend": model.backend,
         "styles": [{"path": str(p), "weight": w, "share": share} for (p, w), share
                    in zip(styles, style_shares([w for _, w in styles]), strict=True)],
         "strength": FLAGS.strength, "content_size": FLAGS.content_size,

@@ -24,7 +24,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from arbitrary_style import atomic, image_io, inference, tiling
+from arbitrary_style import atomic, image_io, inference, progress_bar, tiling
 from arbitrary_style.errors import UserError
 
 # Output extension -> (container format, video encoder, pixel format, encoder options).
@@ -270,8 +270,6 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
     summary dict. `tile` and `stroke_scale` stylize each frame as `tiling.stylize` does an
     image (one frame at a time). Raises UserError for unreadable, truncated or corrupt
     input, and when a batch of frames would need more than `max_memory` bytes."""
-    from tqdm import tqdm
-
     started = time.perf_counter()
     extension = pathlib.Path(output_path).suffix.lower()
     if extension not in SAVE_FORMATS:
@@ -301,8 +299,8 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
         rate = video.average_rate or video.guessed_rate
         with atomic.atomic_file(output_path) as temporary:
             output = _Output(temporary, extension, source, size, video.time_base, rate)
-            bar = tqdm(total=video.frames or None, unit="frame", disable=not progress,
-                       file=sys.stderr, desc=pathlib.Path(content_path).name)
+            bar = progress_bar.bar(total=video.frames or None, unit="frame",
+                                   disable=not progress, desc=pathlib.Path(content_path).name)
             try:
                 frames = _video_frames(source, video,
                                        output.audio_packet if source.streams.audio else None)

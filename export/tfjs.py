@@ -34,9 +34,14 @@ code that predates graph-model signatures finds them too.
 
 Quantization (`--quantization`, default float16) of the stored weights; TF.js dequantizes
 them when it loads the model and computes in float32 either way:
-- float32: exact (matches TensorFlow to ~1e-5).
-- float16: both models half the size; outputs differ from float32 by ~1e-2 at most.
-- uint8: the transfer model in uint8 (a quarter of float32), the predictor in float16.
+- float32: exact (stylized pixels within 2e-5 of the Keras model's).
+- float16 (default): both models half the size; stylized pixels in [0, 1] differ from the
+  Keras model's by 3e-3 on average and by up to 2e-2..7e-2 at single pixels (style vector
+  up to 1.3e-2..2.5e-2), measured on three photo/style pairs with
+  `benchmarks/tfjs_quantization.py`: invisible in a demo, but not for a client that
+  compares its outputs with this package's (use float32 there).
+- uint8: the transfer model in uint8 (a quarter of float32), the predictor in float16;
+  stylized pixels differ by 6e-3 on average, up to 0.06..0.25.
   The converter quantizes each weight tensor with one affine uint8 scale; the
   predictor's convolutions carry folded batch norms whose few large weights stretch
   that scale until the small ones collapse (style vector cosine ~0.6), while the
@@ -46,8 +51,8 @@ The converter is tensorflowjs 4.22, which needs TensorFlow 2.19 (through
 tensorflow-decision-forests) and cannot live in this project's TF 2.21 environment, so it
 runs as a subprocess from its own virtualenv: $ARBITRARY_STYLE_TFJS_PYTHON (a python that
 has tensorflowjs), else $ARBITRARY_STYLE_HOME/tfjs-converter/bin/python (default
-~/.cache/arbitrary_style/tfjs-converter), which `--setup` creates (needs the network,
-about a minute and 3 GB). `--setup` prints that python's path on stdout.
+~/.cache/arbitrary_style/tfjs-converter), which `--setup` creates (needs the network;
+2 min and 2.9 GB on disk here). `--setup` prints that python's path on stdout.
 """
 
 import json
@@ -373,8 +378,11 @@ def define_flags():
     flags.DEFINE_string("output", None, "The directory to write (predict/, transfer/, "
                         "export.json).")
     flags.DEFINE_string("quantization", DEFAULT_QUANTIZATION,
-                        f"Weight storage: {', '.join(QUANTIZATIONS)} (uint8: transfer model "
-                        "only; the predictor is float16).")
+                        f"Weight storage: {', '.join(QUANTIZATIONS)}. float32 matches the Keras "
+                        "model (stylized pixels within 2e-5); float16 halves the download, "
+                        "pixels off by 3e-3 on average and up to ~7e-2 (measured on photos: "
+                        "fine for a demo, not for comparing outputs); uint8 (transfer model "
+                        "only; the predictor is float16) up to ~0.25.")
     flags.DEFINE_string("layout", DEFAULT_LAYOUT, "Names and shapes of the graphs' inputs and "
                         "outputs: ours (style, content, style_vector [B,100], stylized) or "
                         "magenta (Placeholder, Placeholder_1 [B,1,1,100], "

@@ -41,9 +41,12 @@ def run_module(module, args, home, **kwargs):
                           capture_output=True, text=True, timeout=600, **kwargs)
 
 
-def run_batch(args, home):
+def run_batch(args, home, *, stderr=None):
+    """The job's JSON summary; its stderr lines are appended to `stderr` if given."""
     result = run_module("arbitrary_style.batch", [*args, "--json"], home)
     assert result.returncode == 0, result.stderr
+    if stderr is not None:
+        stderr.extend(result.stderr.splitlines())
     return json.loads(result.stdout)
 
 
@@ -91,11 +94,12 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def batch_job(folder, weights_home):
-    """One two-worker job over `folder` (summary, output directory)."""
+    """One two-worker job over `folder` (summary, output directory, stderr lines)."""
     output = folder.parent / "batch_out"
+    stderr = []
     summary = run_batch(["--input", folder, "--styles", STYLE_SPEC, "--output", output,
-                         *FLAGS, *TWO_WORKERS], weights_home)
-    return summary, output
+                         *FLAGS, *TWO_WORKERS], weights_home, stderr=stderr)
+    return summary, output, stderr
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +114,7 @@ def stylize_job(folder, weights_home):
 
 
 def test_outputs_equal_the_stylize_command(batch_job, stylize_job, folder):
-    _, output = batch_job
+    _, output, _ = batch_job
     reference, _ = stylize_job
     assert len(reference["outputs"]) == 27
     for entry in reference["outputs"]:
@@ -121,7 +125,7 @@ def test_outputs_equal_the_stylize_command(batch_job, stylize_job, folder):
 
 
 def test_failures_file_lists_each_bad_input_once(batch_job, stylize_job):
-    _, output = batch_job
+    _, output, _ = batch_job
     reference, _ = stylize_job
     lines = (output / pipeline.FAILURES_FILE).read_text().splitlines()
     failures = sorted((json.loads(line) for line in lines), key=lambda f: f["input"])
@@ -132,10 +136,10 @@ def test_failures_file_lists_each_bad_input_once(batch_job, stylize_job):
 
 
 def test_summary_counts_and_no_temporaries(batch_job):
-    summary, output = batch_job
+    summary, output, _ = batch_job
     assert (summary["done"], summary["skipped"], summary["failed"], summary["inputs"]) == (
         27, 0, 3, 30)
-    assert summary["backend"] == "LightModel"
+    assert summary["backend"] == "light"  # the --backend value, not a class name
     assert summary["worker_threads"] == max(1, len(os.sched_getaffinity(0)) // 2)
     assert summary["images_per_second"] == pytest.approx(27 / summary["seconds"], rel=0.01)
     assert temporaries(output) == []
@@ -143,8 +147,15 @@ def test_summary_counts_and_no_temporaries(batch_job):
     assert settings["strength"] == 0.8 and settings["content_size"] == 100
 
 
+def test_only_its_own_lines_on_stderr(batch_job):
+    """The worker processes' start-up lines (Beam's "apitools not found", "Logging handler
+    created.") stay hidden; the one line left is the job's own warning."""
+    summary, _, stderr = batch_job
+    assert stderr == [f"warning: 3 inputs failed; see {summary['failures']}"]
+
+
 def test_rerun_with_other_settings_is_refused(batch_job, folder, weights_home):
-    _, output = batch_job
+    _, output, _ = batch_job
     result = run_module("arbitrary_style.batch", ["--input", folder, "--styles", STYLE_SPEC,
                                                   "--output", output, "--strength", "0.5"],
                         weights_home)

@@ -305,7 +305,7 @@ def test_image_over_max_pixels_is_rejected_before_decoding(tmp_path, monkeypatch
         load_image(path, max_pixels=199)
     _assert_one_line_error(excinfo, path)
     message = str(excinfo.value)
-    assert "20x10" in message and "199" in message and "max_pixels" in message
+    assert "20x10" in message and "199" in message and "--max_pixels" in message
 
 
 def test_image_at_max_pixels_loads(tmp_path):

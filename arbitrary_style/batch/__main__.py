@@ -251,7 +251,7 @@ def report(totals, seconds, job, model):
 
     summary = {**totals, "inputs": sum(totals.values()), "seconds": round(seconds, 3),
                "images_per_second": round(totals["done"] / seconds, 3),
-               "output": job["output"], "backend": type(model).__name__,
+               "output": job["output"], "backend": model.backend,
                # What each worker uses where the workers run on this machine.
                "worker_threads": pipeline.worker_resources(job["processes"],
                                                            job["worker_threads"])[0],
@@ -293,8 +293,11 @@ def run(argv):
     started = time.perf_counter()
     beam_pipeline = beam.Pipeline(options=options)
     pipeline.build(beam_pipeline, job)
-    result = beam_pipeline.run()
-    result.wait_until_finish()
+    # Worker processes log their start-up on stderr (Beam's "apitools not found",
+    # "Logging handler created."), before the job's log level reaches them.
+    with quiet_tensorflow.stderr_shown_on_failure():
+        result = beam_pipeline.run()
+        result.wait_until_finish()
     seconds = time.perf_counter() - started
     pipeline.remove_temporaries(job["output"])
     report(counters(result), seconds, job, model)

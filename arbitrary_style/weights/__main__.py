@@ -11,10 +11,9 @@
 import json
 import pathlib
 
-import tqdm
 from absl import flags
 
-from arbitrary_style import cli
+from arbitrary_style import cli, progress_bar
 from arbitrary_style.errors import UserError
 from arbitrary_style.weights import registry, store
 
@@ -76,7 +75,7 @@ def cmd_download(args):
     if _already_cached(name):
         return
     print(f"downloading {registry.KNOWN_WEIGHTS[source].description}")
-    with tqdm.tqdm(unit="B", unit_scale=True, leave=False) as bar:
+    with progress_bar.bar(unit="B", unit_scale=True, leave=False) as bar:
         def progress(done, total):
             bar.total = total
             bar.update(done - bar.n)

@@ -7,13 +7,12 @@ the cache live at `$ARBITRARY_STYLE_HOME/weights/<name>` (default
 """
 
 import json
-import os
 import pathlib
 import zipfile
 
 import numpy as np
 
-from arbitrary_style import atomic
+from arbitrary_style import atomic, home as project_home
 from arbitrary_style.errors import UserError
 from arbitrary_style.model_config import ModelConfig
 from arbitrary_style.weights import builtin, registry
@@ -29,8 +28,7 @@ def home():
 
     Raises UserError when it exists but is not a directory.
     """
-    root = pathlib.Path(os.environ.get("ARBITRARY_STYLE_HOME")
-                        or pathlib.Path.home() / ".cache" / "arbitrary_style")
+    root = project_home.cache_root()
     if root.exists() and not root.is_dir():
         raise UserError(f"the cache {root} (ARBITRARY_STYLE_HOME) is not a directory")
     return root

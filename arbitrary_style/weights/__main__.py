@@ -96,8 +96,12 @@ def cmd_list(args):
         print(f"{store.DEFAULT_WEIGHTS} (default, built in): backbone=mobilenet_v2 alpha=0.25 "
               f"source=builtin:{store.DEFAULT_WEIGHTS} (written to the cache on first use)")
     for name in names:
-        config, raw = store.read_config(store.cache_dir(name))
         default = " (default)" if name == store.DEFAULT_WEIGHTS else ""
+        try:
+            config, raw = store.read_config(store.cache_dir(name))
+        except UserError as error:  # One broken entry does not hide the others.
+            print(f"{name}{default}: BROKEN ({error})")
+            continue
         print(f"{name}{default}: backbone={config.backbone} alpha={config.alpha} "
               f"source={raw.get('source', '')}")
 

@@ -212,14 +212,13 @@ def check_settings(job):
     if FileSystems.exists(path):
         try:
             recorded = json.loads(pipeline.read_text(path))
-        except ValueError as error:  # Not JSON, or not UTF-8.
-            recorded = error
-        if not isinstance(recorded, dict):
-            reason = f" ({' '.join(str(recorded).split())})" if isinstance(
-                recorded, ValueError) else ""
-            raise UserError(f"{path} is damaged{reason}: the settings of the outputs in "
-                            f"--output {job['output']} are unknown; remove it if they are "
-                            "those of this command, or use another --output")
+            if not isinstance(recorded, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as error:  # Unreadable, not UTF-8, not JSON.
+            raise UserError(f"{path} is damaged ({' '.join(str(error).split())}): the "
+                            f"settings of the outputs in --output {job['output']} are "
+                            "unknown; remove it if they are those of this command, or use "
+                            "another --output") from None
         differ = sorted(k for k in set(wanted) | set(recorded) if wanted.get(k) != recorded.get(k))
         if differ:
             raise UserError(f"--output {job['output']} holds outputs made with other settings "

@@ -1,5 +1,6 @@
 """What every command-line tool shares: absl flags, one-line errors, help that exits 0."""
 
+import math
 import pathlib
 import sys
 
@@ -37,14 +38,36 @@ def version_line():
     return f"arbitrary_style {__version__}"
 
 
+def non_finite_float_flag():
+    """The first float flag set to NaN or +-inf, as "--name value", or None.
+
+    absl's float flags parse "nan" and "inf", and NaN passes their bounds (every comparison
+    with NaN is false), so every command's float flags are checked here, in one place.
+    """
+    for name in sorted(FLAGS):
+        flag = FLAGS[name]
+        if not isinstance(flag.parser, flags.FloatParser) or flag.name != name:
+            continue
+        values = flag.value if isinstance(flag.value, list) else [flag.value]
+        for value in values:
+            if value is not None and not math.isfinite(value):
+                return f"--{name} {value}"
+    return None
+
+
 def _parse_flags(argv):
     try:
-        return flags.FLAGS(undash_flag_names(argv))
+        remaining = flags.FLAGS(undash_flag_names(argv))
     except flags.Error as error:
         print(f"error: {error} (see --help)", file=sys.stderr)
         sys.exit(2)
     except SystemExit:  # Only the help flags (--help, --helpfull, ...) exit while parsing.
         sys.exit(0)
+    non_finite = non_finite_float_flag()
+    if non_finite:
+        print(f"error: {non_finite}: must be a finite number (see --help)", file=sys.stderr)
+        sys.exit(2)
+    return remaining
 
 
 def _list_shared_flags_in_help():

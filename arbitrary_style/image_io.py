@@ -62,10 +62,12 @@ def is_video_file(path) -> bool:
     if extension != ".gif":
         return True
     try:
-        with Image.open(path) as image:
-            return getattr(image, "n_frames", 1) > 1
-    except (UnidentifiedImageError, *_DECODE_ERRORS):
-        return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return getattr(image, "n_frames", 1) > 1
+    except (Image.DecompressionBombError, UnidentifiedImageError, *_DECODE_ERRORS):
+        return False  # An image, then: `load_image` reports what is wrong with it.
 
 
 def is_content_file(path) -> bool:
@@ -136,25 +138,26 @@ def load_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS, as_uint8=False) ->
         ) from error
 
 
-def check_regular_file(path, role="image") -> None:
+def check_regular_file(path, role="image") -> os.stat_result:
     """Raise UserError unless `path` is an existing regular file (checked with os.stat,
-    which never blocks: opening a FIFO, socket or device could hang or read forever).
-    `role` names the file in the message ("style image", ...)."""
+    which never blocks: opening a FIFO, socket or device could hang or read forever);
+    returns its os.stat result. `role` names the file in the message ("style image", ...)."""
     path = os.fspath(path)
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
     except FileNotFoundError:
         raise UserError(f"{role} file not found: {path}") from None
     except OSError as error:
         raise UserError(f"{path}: cannot read file ({_one_line(error)})") from None
-    if stat.S_ISDIR(mode):
-        raise UserError(f"expected an image file but got a directory: {path}")
+    mode = info.st_mode
     if not stat.S_ISREG(mode):
-        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+        kind = ("a directory" if stat.S_ISDIR(mode) else
+                "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
                 "a socket" if stat.S_ISSOCK(mode) else
                 "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
                 "not a regular file")
-        raise UserError(f"{path}: expected a regular image file but got {kind}")
+        raise UserError(f"{path}: expected a regular {role} file but got {kind}")
+    return info
 
 
 def probe_size(path):

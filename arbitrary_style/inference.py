@@ -6,8 +6,10 @@ these. Nothing here imports TensorFlow: `load` picks the light onnxruntime path
 (`predict_style`, `stylize`, `config`).
 """
 
+import os
 import pathlib
 import re
+import sys
 
 import numpy as np
 
@@ -18,6 +20,10 @@ from arbitrary_style.model_config import (  # noqa: F401 (MIN_CONTENT_SIDE: for 
 
 BACKENDS = ("auto", "light", "tensorflow")
 DEFAULT_MULTI_OUTPUT = "stylized"
+# The longest file name (one path component) that common file systems hold, in bytes.
+NAME_MAX = 255
+# Bytes kept free in a default output name for a "_N" that tells two outputs apart.
+_COUNTER_ROOM = 8
 
 # Peak memory of one stylization, bytes per output pixel: measured (ru_maxrss delta of
 # `stylize` on random 1024^2 and 2048^2 content, CPU) on the light path (onnxruntime 1.32)
@@ -85,10 +91,24 @@ def load(weights_dir, backend="auto", num_threads=None):
     keras_model = store.load_model(weights_dir)  # Bad weights fail here, once.
     try:
         return light.LightModel.build(weights_dir, keras_model, num_threads)
-    except (ImportError, UserError):  # no converter, or the graphs cannot be written
+    except (ImportError, UserError) as error:  # no converter, or the graphs cannot be written
         if backend == "light":
             raise
+        if isinstance(error, UserError):
+            _warn_once(f"warning: {error}; using the slower TensorFlow backend (each run "
+                       "tries again: make the cache writable, or set ARBITRARY_STYLE_HOME)")
         return keras_model
+
+
+_WARNED = set()
+
+
+def _warn_once(line):
+    """Prints `line` on stderr the first time this process asks (a batch worker may load the
+    model several times)."""
+    if line not in _WARNED:
+        _WARNED.add(line)
+        print(line, file=sys.stderr)
 
 
 def style_vector(model, style_images, weights=None, style_size=DEFAULT_STYLE_SIZE):
@@ -139,7 +159,7 @@ def parse_styles(spec):
     for entry in re.split(r"(?<!\\),", spec):
         entry = entry.replace("\\,", ",").strip()
         path, sep, weight_text = entry.rpartition(":")
-        if (not sep or pathlib.Path(entry).is_file()
+        if (not sep or os.path.isfile(entry)  # (pathlib's is_file raises for long names)
                 or (not _is_number(weight_text) and re.search(r"[./\\]", weight_text))):
             path, weight_text = entry, "1"
         try:
@@ -170,12 +190,15 @@ def plan_outputs(contents, inputs, output, *, several=False, suffix="_stylized",
     """
     inputs = {p.resolve() for p in inputs}
     videos = set(videos)
-    names_directory = bool(output) and (output.endswith("/") or pathlib.Path(output).is_dir())
+    if output:
+        _check_name_lengths(output)
+    names_directory = bool(output) and (output.endswith("/") or os.path.isdir(output))
     several = several or len(contents) > 1 or names_directory
-    default_names = [f"{c.stem}{suffix}{'.mp4' if c in videos else '.png'}" for c in contents]
+    default_names = [_fit_name(c.stem, f"{suffix}{'.mp4' if c in videos else '.png'}")
+                     for c in contents]
     if several:
         directory = pathlib.Path(output or DEFAULT_MULTI_OUTPUT)
-        if directory.is_file() or directory.suffix.lower() in {
+        if os.path.isfile(directory) or directory.suffix.lower() in {
                 *image_io.SAVE_FORMATS, *image_io.VIDEO_SAVE_EXTENSIONS}:
             raise UserError(f"--output {directory}: several content images need an output "
                             "directory, not a file")
@@ -201,3 +224,20 @@ def plan_outputs(contents, inputs, output, *, several=False, suffix="_stylized",
         taken.add(candidate.resolve())
         outputs.append(candidate)
     return outputs
+
+
+def _check_name_lengths(output):
+    """Raises UserError when a name in the --output path is longer than file systems hold
+    (pathlib's checks and the final write would fail on it)."""
+    for name in pathlib.Path(output).parts:
+        size = len(os.fsencode(name))
+        if size > NAME_MAX:
+            raise UserError(f"--output {name[:40]}...: a name of {size} bytes, over the "
+                            f"{NAME_MAX} bytes a file system holds; use a shorter one")
+
+
+def _fit_name(stem, tail):
+    """`stem` + `tail`, the stem cut so that the name fits NAME_MAX bytes (with room for a
+    counter): a content's own name may already be as long as a file system allows."""
+    room = NAME_MAX - _COUNTER_ROOM - len(os.fsencode(tail))
+    return os.fsdecode(os.fsencode(stem)[:room]) + tail

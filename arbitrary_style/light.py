@@ -63,13 +63,15 @@ def graph_key(weights_dir):
     """sha256 of weights.npz, the network config (backbone, alpha) and `graph_description`."""
     weights_dir = pathlib.Path(weights_dir)
     described = graph_description()
+    _, config = store.read_config(weights_dir)
+    weights_path = weights_dir / store.WEIGHTS_FILE
+    store.check_weights_file(weights_path)  # Never hash a FIFO or /dev/zero.
     try:
-        config = json.loads((weights_dir / "config.json").read_text())
         digest = hashlib.sha256()
-        with open(weights_dir / "weights.npz", "rb") as weights:
+        with open(weights_path, "rb") as weights:
             for chunk in iter(lambda: weights.read(1 << 20), b""):
                 digest.update(chunk)
-    except (OSError, ValueError) as error:
+    except OSError as error:
         raise UserError(f"{weights_dir} is not a readable weights directory: {error}") from None
     described.update(backbone=config.get("backbone"), alpha=config.get("alpha"))
     digest.update(json.dumps(described, sort_keys=True).encode())

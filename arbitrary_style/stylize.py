@@ -68,7 +68,7 @@ def define_flags():
     flags.DEFINE_bool("json", False, "Print a JSON summary of what was done on stdout.")
     define_stylize_options()
     flags.register_validator(
-        "style_weight", lambda values: all(math.isfinite(v) and v > 0 for v in values or []),
+        "style_weight", lambda values: all(v > 0 for v in values or []),
         message="--style_weight values must be finite numbers > 0")
 
 
@@ -116,8 +116,6 @@ def define_stylize_options():
     flags.register_validator("tile", lambda value: value == 0 or value >= tiling.MIN_TILE,
                              message=f"--tile must be 0 (automatic) or at least "
                                      f"{tiling.MIN_TILE} pixels")
-    flags.register_validator("strength", lambda value: math.isfinite(value),
-                             message="--strength must be a finite number in [0, 1]")
     flags.register_validator(
         "max_memory", lambda value: value is None or _parse_memory(value) is not None,
         message="--max_memory must be a size > 0 such as 8G, 512M or 1000000 (bytes)")
@@ -200,6 +198,10 @@ def check_memory(path, alpha, content_size, budget, tile=0, stroke_scale=1.0):
             f"{_format_bytes(size[0] * size[1] * tiling.TILED_BYTES_PER_PIXEL)}; use a smaller "
             "image or a larger --max_memory")
     whole = inference.estimate_stylize_bytes(size, out, alpha)
+    if tile and whole <= budget:  # Only the asked tile size is over the budget.
+        raise UserError(f"{path}: stylizing {out[0]}x{out[1]} pixels by tiles of {tile} "
+                        f"pixels {reason}, over the budget of {_format_bytes(budget)} "
+                        "(--max_memory); use a smaller --tile, or --tile 0 (automatic)")
     raise UserError(f"{path}: stylizing {out[0]}x{out[1]} pixels needs an estimated "
                     f"{_format_bytes(whole)} of memory, over the budget of "
                     f"{_format_bytes(budget)} (--max_memory), and tiled {reason}; {hint}")
@@ -244,12 +246,12 @@ def collect_contents(arguments):
     contents = []
     for argument in arguments:
         path = pathlib.Path(argument)
-        if path.is_dir():
+        if os.path.isdir(path):  # (pathlib's is_dir and exists raise for over-long names)
             images = image_io.list_images(path, accept=image_io.is_content_file)
             if not images:
                 raise UserError(f"content directory {path} holds no images or videos")
             contents.extend(images)
-        elif path.exists():
+        elif os.path.exists(path):
             contents.append(path)
         else:
             raise UserError(f"content image not found: {path}")
@@ -268,7 +270,7 @@ def run(argv):
     contents = collect_contents(arguments)
     videos = [path for path in contents if image_io.is_video_file(path)]
     outputs = plan_outputs(contents, contents + [p for p, _ in styles], FLAGS.output,
-                           several=any(pathlib.Path(a).is_dir() for a in arguments),
+                           several=any(os.path.isdir(a) for a in arguments),
                            videos=videos)
     for path, _ in styles:  # Fail fast, and never open a FIFO or device.
         image_io.check_regular_file(path, role="style image")

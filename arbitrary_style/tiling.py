@@ -71,6 +71,12 @@ def work_size(size, stroke_scale):
     return tuple(max(MIN_CONTENT_SIDE, round(side / stroke_scale)) for side in size)
 
 
+def one_pass(tile, work):
+    """Whether `tile` (0: none) means one pass over an image the network sees at `work`
+    (w, h): no tiles, or a tile covering the whole image."""
+    return not tile or tile >= max(work)
+
+
 def tiled_bytes(input_size, output_size, work, tile, thumbnail, alpha):
     """Estimated peak bytes of the tiled path."""
     shrink = min(1.0, thumbnail / max(work))
@@ -84,7 +90,8 @@ def tiled_bytes(input_size, output_size, work, tile, thumbnail, alpha):
 
 def plan(input_size, output_size, alpha, *, budget=None, tile=0, stroke_scale=1.0):
     """The Plan for an image of `input_size` stylized at `output_size` (both (w, h)):
-    whole when it fits `budget` bytes (None: no limit) and `tile` is 0, else tiles of
+    whole when it fits `budget` bytes (None: no limit) and `tile` is 0 or covers the whole
+    image, else tiles of
     `tile` pixels (0: automatic) with a thumbnail of THUMBNAIL_SIZES: the first that fits
     of efficient tiles (largest thumbnail first, then largest tile), then smaller tiles.
     Raises ValueError when nothing fits."""
@@ -94,6 +101,8 @@ def plan(input_size, output_size, alpha, *, budget=None, tile=0, stroke_scale=1.
     whole = inference.estimate_stylize_bytes(input_size, work, alpha)
     if stroke_scale != 1:
         whole += output_size[0] * output_size[1] * STROKE_BYTES_PER_PIXEL
+    if one_pass(tile, work):  # A tile as large as the image is one pass.
+        tile = 0
     if not tile and (budget is None or whole <= budget):
         return Plan(work, 0, 1, 0, whole)
     sizes = [tile] if tile else list(range(MAX_AUTO_TILE, MIN_TILE - 1, -64))
@@ -208,7 +217,7 @@ def stylize(model, content, vector, *, tile=0, thumbnail_size=THUMBNAIL_SIZES[0]
         source = image_io.resize(content, work,
                                  Image.BILINEAR if stroke_scale > 1 else Image.BICUBIC)
         source = source if source.dtype == np.uint8 else np.clip(source, 0.0, 1.0)
-    if tile:
+    if not one_pass(tile, source.shape[1::-1]):
         stylized = stylize_tiled(model, source, vector, tile, thumbnail_size=thumbnail_size,
                                  preserve_colors=preserve_colors)
     else:

@@ -283,9 +283,10 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
     if min(size) < inference.MIN_CONTENT_SIDE:
         raise UserError(f"{content_path}: frames are {size[0]}x{size[1]} pixels after "
                         f"--content_size; each side must be at least {inference.MIN_CONTENT_SIDE}")
-    if not tile:  # Tiles bound a frame's memory themselves.
-        _check_memory(content_path, first, tiling.work_size(size, stroke_scale),
-                      model.config.alpha, max_memory, 1 if per_frame else batch_size)
+    work = tiling.work_size(size, stroke_scale)
+    if tiling.one_pass(tile, work):  # Tiles bound a frame's memory themselves.
+        _check_memory(content_path, first, work, model.config.alpha, max_memory,
+                      1 if per_frame else batch_size)
     try:
         pathlib.Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -10,20 +10,27 @@ with --images DIR also `/images/` (the demo's ?content=/images/a.jpg&style1=... 
 can point there). Nothing else is served and no directory is listed, nor any path with a
 component starting with "." (hidden files, traversal).
 
-The server answers HTTP/1.1 with keep-alive, one daemon thread per connection, and bounds
-what a client can hold: a connection idle (or sending) for `timeout` seconds is closed, the
-request line is at most MAX_REQUEST_LINE bytes (414) and the header block at most
-MAX_HEADER_BYTES (431); a NUL or other control character in the path is a 400.
+The server is for trying the demo on one machine or a small network, not for the public
+internet. It answers HTTP/1.1 with keep-alive, one daemon thread per connection, and bounds
+what a client can hold: at most MAX_CONNECTIONS connections at a time (more are answered
+503 and closed), a connection idle (or stalled) for `timeout` seconds is closed, and so is
+one whose request has not been read and answered within `request_deadline` seconds (a
+client sending its headers slowly); the request line is at most MAX_REQUEST_LINE bytes
+(414) and the header block at most MAX_HEADER_BYTES (431); a NUL or other control
+character in the path is a 400.
 (`import export.web` still imports TensorFlow, through arbitrary_style/__init__.py.)
 """
 
 import functools
 import http.client
 import http.server
+import io
+import os
 import pathlib
 import posixpath
 import socket
 import threading
+import time
 import urllib.parse
 from typing import ClassVar
 
@@ -38,6 +45,12 @@ DEFAULT_MODELS = "exported/tfjs"
 MODEL_FILES = ("predict/model.json", "transfer/model.json")
 DEMO_SUFFIXES = (".html", ".js", ".css")
 DEFAULT_TIMEOUT = 10.0  # Seconds a connection may be idle, or stall mid-request, before closing.
+DEFAULT_REQUEST_DEADLINE = 30.0  # Seconds to read and answer one request (idle wait included).
+MAX_CONNECTIONS = 64  # Connections served at a time (each holds a thread); more get a 503.
+SENDFILE_CHUNK = 1 << 20  # Bytes per sendfile call: the deadline is checked between calls.
+BUSY_ANSWER = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+               b"Content-Length: 34\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+               b"Too many connections; retry soon.\n")
 MAX_REQUEST_LINE = 8 * 1024  # Bytes, CRLF included; longer: 414.
 MAX_HEADER_BYTES = 32 * 1024  # Bytes of the whole header block; more: 431.
 REQUEST_QUEUE_SIZE = 128  # The listen backlog (socketserver's default is 5).
@@ -46,6 +59,24 @@ DRAIN_BYTES = 256 * 1024  # Unread request bytes read off after a refusal, so th
 
 class BadPath(ValueError):
     """A request path that is malformed (not merely absent): answered with 400."""
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The connection's reads, each given at most the time left until the request's deadline
+    (and at most the idle `timeout`): a client cannot hold a connection by sending slowly."""
+
+    def __init__(self, connection, handler):
+        self.connection, self.handler = connection, handler
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        left = self.handler.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request deadline passed")
+        self.connection.settimeout(min(self.handler.timeout or left, left))
+        return self.connection.recv_into(buffer)
 
 
 class _HeaderBudget:
@@ -94,15 +125,24 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
                       ".wasm": "application/wasm", ".png": "image/png", ".jpg": "image/jpeg",
                       ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
-    def __init__(self, *args, roots, quiet=False, timeout=None, **kwargs):
+    def __init__(self, *args, roots, quiet=False, timeout=None,
+                 request_deadline=DEFAULT_REQUEST_DEADLINE, **kwargs):
         self.roots, self.quiet = roots, quiet
         self._refused, self._translated = False, None
+        self.request_deadline, self.deadline = request_deadline, None
         if timeout is not None:
             self.timeout = timeout
         super().__init__(*args, directory=str(WEB_DIR), **kwargs)
 
+    def setup(self):
+        super().setup()
+        self.rfile.close()  # socketserver's reader, replaced by one that keeps the deadline
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
+
     def handle_one_request(self):
-        """http.server's, with the request line and header block capped (see the module doc)."""
+        """http.server's, with the request line and header block capped and a deadline for
+        reading and answering the request (see the module doc)."""
+        self.deadline = time.monotonic() + self.request_deadline
         try:
             self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
             if len(self.raw_requestline) > MAX_REQUEST_LINE:
@@ -197,10 +237,18 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
         return super().send_head()
 
     def copyfile(self, source, outputfile):
-        """The body by sendfile(2): no copies through Python, the GIL released meanwhile."""
+        """The body by sendfile(2) (no copies through Python, the GIL released meanwhile), in
+        chunks, each within the request's deadline."""
         if outputfile is self.wfile and hasattr(source, "fileno"):
             self.wfile.flush()
-            self.connection.sendfile(source)
+            size = os.fstat(source.fileno()).st_size
+            offset = 0
+            while offset < size:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("request deadline passed while answering")
+                self.connection.settimeout(min(self.timeout or left, left))
+                offset += self.connection.sendfile(source, offset, SENDFILE_CHUNK)
         else:
             super().copyfile(source, outputfile)
 
@@ -214,17 +262,50 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
 
 
 class DemoServer(http.server.ThreadingHTTPServer):
-    """A thread per connection (daemon threads: they never block exit), a deeper backlog."""
+    """A thread per connection (daemon threads: they never block exit), at most
+    `max_connections` at a time (more are answered 503), a deeper backlog."""
 
     daemon_threads = True
     request_queue_size = REQUEST_QUEUE_SIZE
 
+    def __init__(self, *args, max_connections=MAX_CONNECTIONS, **kwargs):
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request):
+        """Answers 503 without waiting for the client (the answer fits the socket's buffer)
+        and closes the connection."""
+        try:
+            request.setblocking(False)
+            request.send(BUSY_ANSWER)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
 
 def make_server(models_dir=DEFAULT_MODELS, *, host="127.0.0.1", port=8000, images_dir=None,
-                quiet=False, timeout=DEFAULT_TIMEOUT):
+                quiet=False, timeout=DEFAULT_TIMEOUT, request_deadline=DEFAULT_REQUEST_DEADLINE,
+                max_connections=MAX_CONNECTIONS):
     """A DemoServer for the demo (port 0: a free port); checks the files first.
 
-    `timeout`: seconds before an idle or stalled connection is closed.
+    `timeout`: seconds before an idle or stalled connection is closed; `request_deadline`:
+    seconds to read and answer one request; `max_connections`: served at a time.
     """
     check_files(models_dir)
     roots = {"models": pathlib.Path(models_dir)}
@@ -232,18 +313,20 @@ def make_server(models_dir=DEFAULT_MODELS, *, host="127.0.0.1", port=8000, image
         if not pathlib.Path(images_dir).is_dir():
             raise UserError(f"--images: {images_dir} is not a directory")
         roots["images"] = pathlib.Path(images_dir)
-    handler = functools.partial(DemoHandler, roots=roots, quiet=quiet, timeout=timeout)
+    handler = functools.partial(DemoHandler, roots=roots, quiet=quiet, timeout=timeout,
+                                request_deadline=request_deadline)
     try:
-        return DemoServer((host, port), handler)
+        return DemoServer((host, port), handler, max_connections=max_connections)
     except OSError as error:
         raise UserError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 
 
 def start_server_thread(models_dir=DEFAULT_MODELS, *, host="127.0.0.1", port=0,
-                        images_dir=None, quiet=True, timeout=DEFAULT_TIMEOUT):
-    """Serves the demo from a daemon thread; returns (server, port). Stop: server.shutdown()."""
+                        images_dir=None, quiet=True, **limits):
+    """Serves the demo from a daemon thread; returns (server, port). Stop: server.shutdown().
+    `limits`: make_server's timeout, request_deadline and max_connections."""
     server = make_server(models_dir, host=host, port=port, images_dir=images_dir, quiet=quiet,
-                         timeout=timeout)
+                         **limits)
     threading.Thread(target=server.serve_forever, daemon=True, name="export.web").start()
     return server, server.server_port
 

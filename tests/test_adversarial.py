@@ -6,20 +6,23 @@ stderr naming the problem, no traceback and no file written; a succeeding case m
 real image. Cases refused while parsing flags or before the model loads cost ~2 s each.
 """
 
+import io
 import math
 import os
 import pathlib
+import shutil
+import struct
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from arbitrary_style import image_io, model as model_lib
+from arbitrary_style import image_io, model as model_lib, stylize, tiling
 from arbitrary_style.errors import UserError
-from arbitrary_style.inference import parse_styles
+from arbitrary_style.inference import parse_styles, plan_outputs
 from arbitrary_style.stylize import styles_from_flags
 from test_stylize_cli import (CONTENT, STYLE_A, STYLE_B, assert_one_error_line, copy_file,
-                              describe, run_cli, snapshot)
+                              describe, our_stderr_lines, run_cli, snapshot)
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +59,19 @@ def _truncated_png(path):
     return path
 
 
-def base(*extra, styles=STYLE_A, content=CONTENT):
-    return ["--content", content, "--styles", styles, "--output", "out.png", *extra]
+def _gif_bomb(path, side=65535):
+    """A 4x4 GIF whose header declares a side x side logical screen (Pillow refuses to
+    open it: DecompressionBombError)."""
+    buffer = io.BytesIO()
+    Image.new("P", (4, 4)).save(buffer, "GIF")
+    data = bytearray(buffer.getvalue())
+    data[6:10] = struct.pack("<HH", side, side)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def base(*extra, styles=STYLE_A, content=CONTENT, output="out.png"):
+    return ["--content", content, "--styles", styles, "--output", output, *extra]
 
 
 # (id, argv builder(work, huge_png) -> argv, expected error substrings; None = succeeds)
@@ -99,6 +113,27 @@ CASES = [
       "--content_size"]),
     ("content_too_big_to_decode_in_budget", lambda w, h: base(
         "--max_memory", "100M", content=h), ["huge.png", "1024x1024", "decoding", "smaller"]),
+    # Reliability round 3 (issue 24).
+    ("content_name_300_characters", lambda w, h: base(content="c" * 300 + ".png"),
+     ["content image not found"]),
+    ("content_name_5000_characters", lambda w, h: base(content="c" * 5000 + ".png"),
+     ["content image not found"]),
+    ("output_name_300_characters", lambda w, h: base(output="o" * 300 + ".png"),
+     ["--output", "304 bytes", "255"]),
+    ("output_directory_name_300_characters", lambda w, h: base(output="d" * 300 + "/"),
+     ["--output", "300 bytes"]),
+    ("style_name_5000_characters", lambda w, h: base(styles="s" * 5000 + ".jpg:0.5"),
+     ["File name too long"]),
+    ("style_weight_5000_digits", lambda w, h: base(styles=f"{STYLE_A}:" + "1" * 5000),
+     ["weight", "positive finite"]),
+    ("nan_stroke_scale", lambda w, h: base("--stroke_scale", "nan"),
+     ["--stroke_scale nan", "finite"]),
+    ("nan_temporal_smoothing", lambda w, h: base("--temporal_smoothing", "nan"),
+     ["--temporal_smoothing nan", "finite"]),
+    ("inf_style_weight", lambda w, h: ["--content", CONTENT, "--style", STYLE_A,
+                                       "--style_weight", "inf"], ["--style_weight inf", "finite"]),
+    ("gif_with_a_65535_square_screen", lambda w, h: base(content=_gif_bomb(w / "bomb.gif")),
+     ["bomb.gif", "too large to decode safely"]),
     # Succeeding cases.
     ("wide_style_50000x3", lambda w, h: base(styles=_noisy_png(w / "strip.png", 50000, 3)),
      None),
@@ -108,6 +143,8 @@ CASES = [
         "--output", "out.png"], None),
     ("huge_weights_normalised", lambda w, h: base(styles=f"{STYLE_A}:1e308,{STYLE_B}:1e308"),
      None),
+    ("tile_8192_on_256_pixels_is_one_pass", lambda w, h: base("--tile", "8192"), None),
+    ("tile_of_20_digits_is_one_pass", lambda w, h: base("--tile", "9" * 20), None),
 ]
 
 
@@ -178,3 +215,105 @@ def test_memory_estimate_matches_the_measurement():
     assert 525 <= per_pixel <= 700
     assert math.isclose(model_lib.estimate_stylize_bytes((0, 0), (1000, 1000), 0.25) / 1e6,
                         293, rel_tol=0.05)
+
+
+# --- reliability round 3 (issue 24): in-process checks --------------------------------
+
+def test_a_gif_bomb_in_a_folder_is_an_image_that_load_image_refuses(tmp_path):
+    bomb = _gif_bomb(tmp_path / "bomb.gif")
+    _png(tmp_path / "good.png", (64, 64))
+    assert not image_io.is_video_file(bomb)  # Before the fix: DecompressionBombError.
+    assert image_io.list_images(tmp_path, accept=image_io.is_content_file) == [
+        bomb, tmp_path / "good.png"]
+    with pytest.raises(UserError, match="too large to decode safely"):
+        image_io.load_image(bomb)
+
+
+def test_a_tile_as_large_as_the_image_is_one_pass():
+    whole = tiling.plan((256, 256), (256, 256), 0.25, budget=10**9)
+    for tile in (256, 8192, 10**20):
+        assert tiling.plan((256, 256), (256, 256), 0.25, budget=10**9, tile=tile) == whole
+    assert tiling.plan((600, 600), (600, 600), 0.25, tile=512).tiles == 4
+
+
+def test_a_forced_tile_over_the_budget_says_so(tmp_path):
+    """The whole image fits the budget, tiles of the asked size do not: the message says
+    that (it used to report the whole image's smaller need as over the budget)."""
+    path = _png(tmp_path / "big.png", (2048, 2048))
+    side = (2048, 2048)
+    whole = model_lib.estimate_stylize_bytes(side, side, 0.25)
+    least_tiled = min(tiling.tiled_bytes(side, side, side, 2000, thumbnail, 0.25)
+                      for thumbnail in tiling.THUMBNAIL_SIZES)
+    assert whole < least_tiled
+    with pytest.raises(UserError, match="by tiles of 2000 pixels .* smaller --tile"):
+        stylize.check_memory(path, 0.25, 0, (whole + least_tiled) // 2, tile=2000)
+
+
+def test_default_output_names_fit_the_file_system(tmp_path):
+    content = tmp_path / ("c" * 250 + ".png")
+    outputs = plan_outputs([content, tmp_path / ("c" * 250 + ".jpg")], [], None)
+    assert [len(path.name.encode()) <= 255 for path in outputs] == [True, True]
+    assert outputs[0] != outputs[1] and outputs[0].name.endswith("_stylized.png")
+
+
+def _weights_copy(home, directory):
+    source = pathlib.Path(home) / "weights" / "magenta-mobile"
+    directory.mkdir()
+    shutil.copy(source / "config.json", directory / "config.json")
+    return directory, source / "weights.npz"
+
+
+def _weights_with(value):
+    def build(home, directory):
+        directory, original = _weights_copy(home, directory)
+        with np.load(original) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        name = sorted(key for key in arrays if key.startswith("MobilenetV2/"))[0]
+        arrays[name] = arrays[name].copy()
+        arrays[name].flat[0] = value
+        np.savez(directory / "weights.npz", **arrays)
+        return directory, name
+    return build
+
+
+def _weights_file_linked_to(target):
+    def build(home, directory):
+        directory, _ = _weights_copy(home, directory)
+        if callable(target):
+            target(directory / "weights.npz")
+        else:
+            (directory / "weights.npz").symlink_to(target)
+        return directory, "weights.npz"
+    return build
+
+
+@pytest.mark.parametrize("build, fragments", [
+    (_weights_with(np.nan), ["non-finite", "NaN or inf"]),
+    (_weights_with(np.inf), ["non-finite"]),
+    (_weights_file_linked_to("/dev/zero"), ["weights.npz", "a device"]),
+    (_weights_file_linked_to(_fifo), ["weights.npz", "FIFO"]),
+], ids=["nan_tensor", "inf_tensor", "link_to_dev_zero", "fifo"])
+def test_damaged_weights_are_refused_with_one_line(build, fragments, weights_home, tmp_path):
+    """Before the fix: NaN gave a black image and inf a garbage one (exit 0); /dev/zero and
+    a FIFO hung forever hashing the file."""
+    work = tmp_path / "work"
+    work.mkdir()
+    directory, name = build(weights_home, tmp_path / "bad_weights")
+    result = run_cli(base("--weights", directory), cwd=work, home=weights_home)
+    assert_one_error_line(result, [name, *fragments])
+    assert not (work / "out.png").exists()
+
+
+def test_an_unwritable_graph_cache_is_warned_about_once(weights_home, tmp_path):
+    """A file where the graph cache should be: the run falls back to TensorFlow and says so
+    in one warning line (it used to be silent, each run paying the TensorFlow path)."""
+    home = tmp_path / "home"
+    shutil.copytree(pathlib.Path(weights_home) / "weights", home / "weights")
+    (home / "graphs").write_text("in the way\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_cli(base(), cwd=work, home=home)
+    assert result.returncode == 0, describe(result)
+    warnings = [line for line in our_stderr_lines(result.stderr) if line.startswith("warning:")]
+    assert len(warnings) == 1 and "TensorFlow backend" in warnings[0], describe(result)
+    assert image_io.load_image(work / "out.png").shape == (256, 256, 3)

@@ -25,7 +25,7 @@ from PIL import Image
 
 from arbitrary_style import atomic
 from arbitrary_style.batch import pipeline
-from arbitrary_style.batch.__main__ import counters, processes_per_machine
+from arbitrary_style.batch.__main__ import _absolute, counters, outcome, processes_per_machine
 from conftest import CONTENT_DIR, STYLE_DIR, image_paths
 
 STYLES = image_paths(STYLE_DIR)
@@ -364,7 +364,8 @@ def test_remote_uris_from_a_list_file(tmp_path, weights_home, monkeypatch):
     pipeline.build(beam_pipeline, job)
     result = beam_pipeline.run()
     result.wait_until_finish()
-    assert counters(result) == {"done": 3, "skipped": 0, "failed": 1}  # the repeated line once
+    assert counters(result) == {"done": 3, "skipped": 0, "failed": 1,  # the repeated line once
+                                "unwritten": 0}
     vector = inference.style_vector(model, [image_io.load_image(STYLES[0])])
     for source in sources[:3]:
         name = pipeline.output_name(source, None, "png")
@@ -404,3 +405,121 @@ def test_worker_resources_share_the_machine(monkeypatch):
     assert pipeline.worker_resources(0) == (1, budget // 8)  # one process per CPU
     assert pipeline.worker_resources(16) == (1, budget // 16)
     assert pipeline.worker_resources(2, threads=3, budget=123) == (3, 123)
+
+
+# --- reliability round 3 (issue 24) ----------------------------------------------------
+
+def run_in_process(job_changes, weights_home, monkeypatch):
+    """Runs a job on the in-process DirectRunner (the --styles vector of STYLES[0],
+    64-pixel content); its (counters, failures.jsonl entries by input)."""
+    import apache_beam as beam
+
+    from arbitrary_style import inference
+    from arbitrary_style.weights import store
+
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
+    model = inference.load(store.resolve_weights(None))
+    options = {"strength": 1.0, "content_size": 64, "style_size": 256,
+               "preserve_colors": False, "tile": 0, "stroke_scale": 1.0}
+    job = {"format": "png", "backend": "auto", "weights": None, "processes": 1,
+           "worker_threads": 0, "max_memory": None, "max_pixels": 10**8,
+           "style_per_input": None, "input": None, "root": None, "is_list": False,
+           "options": options, "vector": pipeline.style_vector(model, str(STYLES[0]), 256,
+                                                               10**8), **job_changes}
+    beam_pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
+    pipeline.build(beam_pipeline, job)
+    result = beam_pipeline.run()
+    result.wait_until_finish()
+    failures_file = pathlib.Path(job["output"]) / pipeline.FAILURES_FILE
+    failures = ([json.loads(line) for line in failures_file.read_text().splitlines()]
+                if failures_file.is_file() else [])
+    return counters(result), {f["input"]: f["error"] for f in failures}
+
+
+def test_names_and_lines_that_are_not_utf8_are_listed_failures(tmp_path, weights_home,
+                                                                 monkeypatch):
+    """A file named bad\\xffname.jpg in the folder, a list line and a CSV row holding byte
+    0xff: each is one listed failure and the rest is stylized (before: the whole job
+    aborted with a traceback). file:// URIs in a list name local files."""
+    photos = make_folder(tmp_path / "photos", 2, [(64, 64)])
+    good = sorted(photos.iterdir())
+    (photos / os.fsdecode(b"bad\xffname.jpg")).write_bytes(good[0].read_bytes())
+    totals, failures = run_in_process({"input": f"{photos}/*", "root": f"{photos}/",
+                                       "output": str(tmp_path / "folder_out")},
+                                      weights_home, monkeypatch)
+    assert (totals["done"], totals["failed"]) == (2, 1)
+    assert list(failures) == [f"{photos}/bad\\xffname.jpg"]
+    assert "not UTF-8" in failures[f"{photos}/bad\\xffname.jpg"]
+
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(b"\n".join([os.fsencode(good[0]), b"/photos/\xff.jpg",
+                                    b"file://" + os.fsencode(good[1])]) + b"\n")
+    totals, failures = run_in_process({"input": str(listing), "is_list": True,
+                                       "output": str(tmp_path / "list_out")},
+                                      weights_home, monkeypatch)
+    assert (totals["done"], totals["failed"]) == (2, 1), failures
+    assert list(failures) == ["/photos/\\xff.jpg"]
+    assert "not UTF-8" in failures["/photos/\\xff.jpg"]
+
+    table = tmp_path / "pairs.csv"
+    table.write_bytes(b"content,style\n" + os.fsencode(good[0]) + b"," +
+                      os.fsencode(STYLES[0]) + b"\n/x\xff.jpg," + os.fsencode(STYLES[0]) + b"\n")
+    totals, failures = run_in_process({"style_per_input": str(table),
+                                       "output": str(tmp_path / "csv_out")},
+                                      weights_home, monkeypatch)
+    assert (totals["done"], totals["failed"]) == (1, 1), failures
+    assert "not UTF-8" in next(iter(failures.values()))
+
+
+def test_outputs_that_cannot_be_written_are_counted(tmp_path, weights_home, monkeypatch):
+    """An output whose directory cannot be made and a failures.jsonl that cannot be
+    written: both counted as unwritten (the exit status is then 1, see `outcome`)."""
+    photos = make_folder(tmp_path / "photos", 1, [(64, 64)])
+    (photos / "a").mkdir()
+    (photos / "photo_00.png").rename(photos / "a" / "x.png")
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "a").write_text("a file where the output directory should be\n")
+    (output / pipeline.FAILURES_FILE).mkdir()
+    totals, _ = run_in_process({"input": f"{photos}/*/*.png", "root": f"{photos}/",
+                                "output": str(output)}, weights_home, monkeypatch)
+    assert totals == {"done": 0, "skipped": 0, "failed": 1, "unwritten": 2}
+
+
+@pytest.mark.parametrize("totals, status, message", [
+    ({"done": 3, "skipped": 0, "failed": 1, "unwritten": 0}, 0, None),
+    ({"done": 0, "skipped": 4, "failed": 1, "unwritten": 0}, 0, None),  # a finished re-run
+    ({"done": 0, "skipped": 0, "failed": 16, "unwritten": 0}, 1, "nothing was written"),
+    ({"done": 0, "skipped": 0, "failed": 0, "unwritten": 0}, 1, "holds no images"),
+    ({"done": 5, "skipped": 0, "failed": 1, "unwritten": 1}, 1, "could not be written"),
+])
+def test_exit_status_tells_the_truth(totals, status, message):
+    code, error = outcome(totals, "out/failures.jsonl")
+    assert code == status
+    assert (error is None) if message is None else (message in error)
+
+
+def test_file_uris_are_local_paths():
+    assert _absolute("file:///data/photos/") == "/data/photos"
+    assert _absolute("file://localhost/data/a%20b.jpg") == "/data/a b.jpg"
+    assert pipeline.as_uri(pathlib.Path("file:///data/s.jpg")) == "/data/s.jpg"
+    assert pipeline.as_uri(pathlib.Path("gs://b/s.jpg")) == "gs://b/s.jpg"
+
+
+def test_all_inputs_failing_exits_1_and_a_damaged_settings_file_is_one_line(
+        tmp_path, weights_home):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (photos / name).write_text("not an image\n")
+    output = tmp_path / "out"
+    args = ["--input", photos, "--styles", STYLES[0], "--output", output]
+    result = run_module("arbitrary_style.batch", args, weights_home)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: nothing was written: all 2 inputs failed")
+    (output / pipeline.SETTINGS_FILE).write_text("{broken")
+    result = run_module("arbitrary_style.batch", args, weights_home)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"error: {output / pipeline.SETTINGS_FILE} is damaged")

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import shutil
 
 import numpy as np
@@ -16,7 +17,7 @@ from arbitrary_style.weights import store
 from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
 from training.distill import DistillConfig, distill
 from training import run_dir
-from training.evaluate import EvaluateConfig, evaluate, load_evaluated_model
+from training.evaluate import RANDOM_VGG_SEED, EvaluateConfig, evaluate, load_evaluated_model
 from training.loop import LoopConfig
 from training.train import TrainConfig, train
 
@@ -244,3 +245,46 @@ def test_bad_data_sources_are_clear_errors(folders, tmp_path, content, message):
     with pytest.raises(UserError, match=message) as excinfo:
         train(config)
     assert "\n" not in str(excinfo.value)
+
+
+def test_a_truncated_checkpoint_falls_back_to_the_last_intact_one(folders, tmp_path, capfd):
+    """`truncate` the newest checkpoint's data: evaluation and training say so in one
+    warning line and use the one before (before: IndexError "Read less bytes than
+    requested")."""
+    model_dir = tmp_path / "run"
+    train(train_config(folders, model_dir, 4))
+    intact = restored_from_checkpoint(model_dir, 2)
+    data = next((model_dir / "checkpoints").glob("ckpt-4.data-*"))
+    os.truncate(data, data.stat().st_size // 2)
+    capfd.readouterr()
+    evaluated, path = load_evaluated_model(EvaluateConfig(data=DataConfig(),
+                                                          model_dir=str(model_dir)))
+    assert path.endswith("ckpt-2")
+    assert_same_variables(evaluated, intact)
+    warning = capfd.readouterr().err.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("warning: checkpoint "), warning
+    assert "ckpt-4 is damaged" in warning[0] and warning[0].endswith("falling back to "
+                                                                     f"{path}")
+    resumed = train(train_config(folders, model_dir, 4))
+    assert resumed["step"] == 4 and min(resumed["history"]) == 3  # continued from step 2
+    assert "falling back" in capfd.readouterr().err
+    for path in (model_dir / "checkpoints").glob("ckpt-*.data-*"):
+        os.truncate(path, 10)
+    with pytest.raises(UserError, match="every checkpoint in .* is damaged"):
+        load_evaluated_model(EvaluateConfig(data=DataConfig(), model_dir=str(model_dir)))
+
+
+def test_evaluation_with_a_random_vgg_is_seeded(imported_model, folders, tmp_path):
+    """`--vgg_weights none`: two runs give the same losses (before: a new random VGG each)."""
+    weights = tmp_path / "weights"
+    store.save_model(imported_model, weights)
+    config = EvaluateConfig(
+        data=DataConfig(content=str(folders / "one_content"), style=str(folders / "one_style"),
+                        image_size=SIZE, style_image_size=SIZE),
+        loss=RANDOM_VGG, weights=str(weights), num_content=1, num_styles=1)
+    first = evaluate(dataclasses.replace(config, output_dir=str(tmp_path / "a")))
+    tf.random.normal([100])  # Whatever random numbers are drawn in between.
+    np.random.default_rng().random(10)
+    second = evaluate(dataclasses.replace(config, output_dir=str(tmp_path / "b")))
+    assert first["losses"] == second["losses"]
+    assert first["vgg_weights"] == f"random (seed {RANDOM_VGG_SEED})"

@@ -170,3 +170,56 @@ def test_concurrent_burst_all_succeed(port):
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
         statuses = [s for result in pool.map(client, range(20)) for s in result]
     assert statuses == [200] * 200
+
+
+def test_a_slow_client_is_closed_at_the_request_deadline(files):
+    """One header line every 0.3 s, each within the idle timeout: the request's deadline,
+    not the per-read timeout, closes the connection (before: held as long as lines came)."""
+    models, images = files
+    server, port = web.start_server_thread(models, images_dir=images, timeout=IDLE_TIMEOUT,
+                                           request_deadline=1.0)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\n")
+            start = time.monotonic()
+            closed = False
+            while time.monotonic() - start < 6:
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n")
+                except OSError:  # reset: closed
+                    closed = True
+                    break
+                sock.settimeout(0.3)
+                try:
+                    if sock.recv(65536) == b"":
+                        closed = True
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = True
+                    break
+            assert closed, "the slow client held its connection past the deadline"
+            assert time.monotonic() - start < 3
+        assert get(port, "/")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_connections_over_the_cap_get_503_and_the_server_goes_on(files):
+    models, images = files
+    server, port = web.start_server_thread(models, images_dir=images, timeout=5,
+                                           max_connections=2)
+    try:
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        time.sleep(0.2)  # both accepted, each holding its slot
+        answer = raw_exchange(port, b"")
+        assert status_of(answer) == 503 and b"Retry-After: 1" in answer
+        for sock in held:
+            sock.close()
+        time.sleep(0.2)
+        assert get(port, "/")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -371,3 +371,20 @@ def test_weights_cli_with_a_file_as_home(command, tmp_path):
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code != 0 and len(errors) == 1 and "is not a directory" in errors[0], err
     assert (tmp_path / "home").read_text() == "not a directory"
+
+
+def test_weights_list_marks_a_broken_entry_and_lists_the_others(tmp_path):
+    """One entry's config.json is broken: it is marked, the others are listed (before: the
+    whole listing failed)."""
+    home = tmp_path / "home"
+    for name, text in (("good", json.dumps({"format_version": store.FORMAT_VERSION,
+                                            "backbone": "mobilenet_v2", "alpha": 0.25,
+                                            "source": "test"})),
+                       ("broken", "{broken")):
+        (home / "weights" / name).mkdir(parents=True)
+        (home / "weights" / name / store.CONFIG_FILE).write_text(text)
+    code, out, err = run_weights_cli("list", home=home)
+    assert code == 0 and "Traceback" not in err, err
+    lines = out.splitlines()
+    assert any(line.startswith("broken: BROKEN (") for line in lines), out
+    assert "good: backbone=mobilenet_v2 alpha=0.25 source=test" in lines

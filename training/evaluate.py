@@ -14,6 +14,7 @@ import dataclasses
 import json
 import pathlib
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import flags
@@ -29,6 +30,10 @@ from arbitrary_style.weights import store
 from training import common_flags, data, run_dir
 from training.config import DataConfig, LossNetworkConfig
 from training.train import set_single_style
+
+
+# `--vgg_weights none` (smoke tests): the random VGG is seeded, so runs give the same losses.
+RANDOM_VGG_SEED = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,14 +59,14 @@ def load_evaluated_model(config):
     if run is None:
         raise UserError(f"{model_dir} is not a training run directory (no "
                         f"{run_dir.RUN_CONFIG_FILE})")
-    latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
-    if not latest:
-        raise UserError(f"no checkpoint in {model_dir / 'checkpoints'}")
     model = StyleModel(run.model_config)
     extra = {}
     if run.single_style:
         extra["style_vector"] = tf.Variable(tf.zeros([1, STYLE_VECTOR_SIZE]))
-    run_dir.restore(tf.train.Checkpoint(**run_dir.checkpointed(model, **extra)), latest)
+    latest = run_dir.restore_latest(tf.train.Checkpoint(**run_dir.checkpointed(model, **extra)),
+                                    model_dir / "checkpoints")
+    if not latest:
+        raise UserError(f"no checkpoint in {model_dir / 'checkpoints'}")
     if run.single_style:
         set_single_style(model, extra["style_vector"])
     return model, latest
@@ -115,6 +120,8 @@ def evaluate(config):
     styles, style_skipped = first_images(source.style, config.num_styles,
                                          source.style_image_size, source.data_dir,
                                          data.style_dataset, augment=None)
+    if config.loss.vgg_weights is None:
+        keras.utils.set_random_seed(RANDOM_VGG_SEED)
     loss_net = StyleLoss(config.loss.losses, weights=config.loss.vgg_weights)
     vectors = model.predict_style(styles, size=None)
     stylized, parts = [], []
@@ -127,6 +134,7 @@ def evaluate(config):
     report = {
         "evaluated": evaluated, "backbone": model.config.backbone, "alpha": model.config.alpha,
         "content": source.content, "style": source.style,
+        "vgg_weights": config.loss.vgg_weights or f"random (seed {RANDOM_VGG_SEED})",
         "num_content": len(contents), "num_styles": len(styles),
         "skipped_unreadable": content_skipped + style_skipped,
         "losses": {name: float(np.mean([p[name] for p in parts])) for name in parts[0]},

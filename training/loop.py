@@ -108,9 +108,8 @@ class TrainingLoop:
 
     def restore(self):
         """Restores the latest checkpoint, if any; returns the step to continue from."""
-        latest = tf.train.latest_checkpoint(str(self.checkpoints))
+        latest = run_dir.restore_latest(self.checkpoint, self.checkpoints)
         if latest:
-            run_dir.restore(self.checkpoint, latest)
             logging.info("resumed from %s at step %d", latest, self.step)
         return self.step
 

@@ -10,6 +10,7 @@ resumed run and an evaluated run use exactly the weights the run has trained.
 import dataclasses
 import json
 import pathlib
+import sys
 
 import tensorflow as tf
 
@@ -93,11 +94,45 @@ def checkpointed(model, **extra):
     return {"model": dict(model.variables), **extra}
 
 
+class DamagedCheckpoint(UserError):
+    """A checkpoint whose files are truncated, corrupt or missing."""
+
+
 def restore(checkpoint, path):
-    """Restores `path` into `checkpoint`, requiring a value for every object it tracks."""
+    """Restores `path` into `checkpoint`, requiring a value for every object it tracks.
+
+    Raises DamagedCheckpoint when its files cannot be read, UserError when it holds another
+    model.
+    """
     try:
         checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+    except (IndexError, tf.errors.DataLossError, tf.errors.NotFoundError) as error:
+        # IndexError: "Read less bytes than requested" (a truncated data file).
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise DamagedCheckpoint(f"checkpoint {path} is damaged ({reason})") from None
     except (AssertionError, ValueError, tf.errors.OpError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"checkpoint {path} does not hold this run's model ({first[:200]}); "
                         "it may come from an older arbitrary_style or another run") from None
+
+
+def restore_latest(checkpoint, directory):
+    """Restores the newest intact checkpoint of `directory` (tf.train.CheckpointManager's);
+    returns its path, or None when there is none. A damaged newer one is skipped with a
+    `warning:` line naming both; UserError when every one is damaged."""
+    state = tf.train.get_checkpoint_state(str(directory))
+    if state is None or not state.model_checkpoint_path:
+        return None
+    paths = list(dict.fromkeys([state.model_checkpoint_path,
+                                *reversed(state.all_model_checkpoint_paths)]))
+    damaged = []
+    for path in paths:
+        try:
+            restore(checkpoint, path)
+        except DamagedCheckpoint as error:
+            damaged.append(str(error))
+            continue
+        for line in damaged:
+            print(f"warning: {line}; falling back to {path}", file=sys.stderr)
+        return path
+    raise UserError(f"every checkpoint in {directory} is damaged: {'; '.join(damaged)}")

@@ -131,6 +131,7 @@ def processes_per_machine(options):
 def _absolute(uri):
     from arbitrary_style.batch import pipeline
 
+    uri = pipeline.from_file_uri(uri)
     return os.path.abspath(os.path.expanduser(uri)) if pipeline.is_local(uri) else uri
 
 
@@ -209,7 +210,15 @@ def check_settings(job):
     wanted = settings(job)
     path = pipeline.join(job["output"], pipeline.SETTINGS_FILE)
     if FileSystems.exists(path):
-        recorded = json.loads(pipeline.read_text(path))
+        try:
+            recorded = json.loads(pipeline.read_text(path))
+            if not isinstance(recorded, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as error:  # Unreadable, not UTF-8, not JSON.
+            raise UserError(f"{path} is damaged ({' '.join(str(error).split())}): the "
+                            f"settings of the outputs in --output {job['output']} are "
+                            "unknown; remove it if they are those of this command, or use "
+                            "another --output") from None
         differ = sorted(k for k in set(wanted) | set(recorded) if wanted.get(k) != recorded.get(k))
         if differ:
             raise UserError(f"--output {job['output']} holds outputs made with other settings "
@@ -224,7 +233,7 @@ def counters(result):
 
     from arbitrary_style.batch import pipeline
 
-    totals = dict.fromkeys(("done", "skipped", "failed"), 0)
+    totals = dict.fromkeys(pipeline.COUNTERS, 0)
     query = result.metrics().query(MetricsFilter().with_namespace(pipeline.NAMESPACE))
     for counter in query["counters"]:
         value = counter.committed if counter.committed is not None else counter.attempted
@@ -245,27 +254,47 @@ def _import_beam():
     return apache_beam
 
 
+def outcome(totals, failures_file):
+    """(exit status, the summary's error line or None) of a job's counters: 1 when no input
+    was ever stylized (none found, or all failed) or when any file could not be written; a
+    bad input alone is a listed failure (exit 0)."""
+    if totals["unwritten"]:
+        return 1, (f"{totals['unwritten']} files could not be written (disk full, no "
+                   f"permission?); see {failures_file}")
+    if not totals["done"] and not totals["skipped"]:
+        if not totals["failed"]:
+            return 1, "nothing to do: --input holds no images"
+        return 1, f"nothing was written: all {totals['failed']} inputs failed; see {failures_file}"
+    return 0, None
+
+
 def report(totals, seconds, job, model):
-    """Prints the summary (JSON with --json); returns it."""
+    """Prints the summary (JSON with --json) and its error or warning line; returns the
+    exit status."""
     from arbitrary_style.batch import pipeline
 
-    summary = {**totals, "inputs": sum(totals.values()), "seconds": round(seconds, 3),
+    failures_file = pipeline.join(job["output"], pipeline.FAILURES_FILE)
+    status, error = outcome(totals, failures_file)
+    inputs = totals["done"] + totals["skipped"] + totals["failed"]
+    summary = {**totals, "inputs": inputs, "seconds": round(seconds, 3),
                "images_per_second": round(totals["done"] / seconds, 3),
                "output": job["output"], "backend": model.backend,
                # What each worker uses where the workers run on this machine.
                "worker_threads": pipeline.worker_resources(job["processes"],
                                                            job["worker_threads"])[0],
-               "failures": pipeline.join(job["output"], pipeline.FAILURES_FILE)}
+               "failures": failures_file, "error": error}
     if FLAGS.json:
         print(json.dumps(summary, indent=2))
     else:
         print(f"done {totals['done']}, skipped {totals['skipped']}, failed {totals['failed']} "
               f"of {summary['inputs']} inputs in {seconds:.1f} s "
               f"({summary['images_per_second']:.2f} images/s); outputs in {job['output']}")
-    if totals["failed"]:
-        print(f"warning: {totals['failed']} inputs failed; see {summary['failures']}",
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+    elif totals["failed"]:
+        print(f"warning: {totals['failed']} inputs failed; see {failures_file}",
               file=sys.stderr)
-    return summary
+    return status
 
 
 def run(argv):
@@ -300,8 +329,7 @@ def run(argv):
         result.wait_until_finish()
     seconds = time.perf_counter() - started
     pipeline.remove_temporaries(job["output"])
-    report(counters(result), seconds, job, model)
-    return 0
+    return report(counters(result), seconds, job, model)
 
 
 def main():

@@ -14,6 +14,7 @@ import posixpath
 import re
 import shutil
 import tempfile
+import urllib.parse
 import uuid
 
 import apache_beam as beam
@@ -26,6 +27,9 @@ from arbitrary_style import atomic, image_io, inference
 from arbitrary_style.errors import UserError
 
 NAMESPACE = "arbitrary_style"
+# The job's Beam counters: inputs done, skipped (their output exists) and failed; and the
+# files that could not be written (an output, or failures.jsonl: disk full, no permission).
+COUNTERS = ("done", "skipped", "failed", "unwritten")
 FAILURES_FILE = "failures.jsonl"
 SETTINGS_FILE = "batch_settings.json"
 FAILED = "failed"
@@ -36,6 +40,17 @@ _RAW = CompressionTypes.UNCOMPRESSED
 
 def is_local(uri):
     return FileSystems.get_scheme(uri) is None
+
+
+def from_file_uri(uri):
+    """A file:// URI (file:///x, or file:/x as pathlib leaves it) as the local path it names
+    (Beam's FileSystems have no file:// scheme); anything else as it is."""
+    if not uri.startswith("file:"):
+        return uri
+    parts = urllib.parse.urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        return uri
+    return urllib.parse.unquote(parts.path)
 
 
 def join(base, *parts):
@@ -85,7 +100,7 @@ def parse_pair(line):
         return None
     if len(row) != 2 or not all(cell.strip() for cell in row):
         raise UserError(f"--style_per_input row {line!r}: expected content,style")
-    return row[0].strip(), row[1].strip()
+    return from_file_uri(row[0].strip()), row[1].strip()
 
 
 def failure(source, error):
@@ -93,15 +108,46 @@ def failure(source, error):
     return json.dumps({"input": source, "error": str(error)})
 
 
+def _failed(source, error):
+    """Counts a failed input; its failures.jsonl line as a FAILED output."""
+    beam.metrics.Metrics.counter(NAMESPACE, "failed").inc()
+    return beam.pvalue.TaggedOutput(FAILED, failure(source, error))
+
+
 def _parse_pair_or_fail(line):
     try:
         pair = parse_pair(line)
     except UserError as error:
-        beam.metrics.Metrics.counter(NAMESPACE, "failed").inc()
-        yield beam.pvalue.TaggedOutput(FAILED, failure(line, error))
+        yield _failed(line, error)
         return
     if pair is not None:
         yield pair
+
+
+def _decode_or_fail(line):
+    """A list or CSV line read as bytes -> its text; a line that is not UTF-8 is a failure
+    (Beam's own text reader would abort the whole job on it)."""
+    try:
+        yield line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        shown = line.decode("utf-8", "backslashreplace")
+        yield _failed(shown, f"{shown}: not UTF-8 text ({error.reason} at byte {error.start})")
+
+
+def _image_path_or_fail(metadata):
+    """A matched file's path if it names an image; a name that is not UTF-8 is a failure
+    (Beam carries names as UTF-8 text: it would abort the whole job on it)."""
+    path = metadata.path
+    if not is_image_name(path):
+        return
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        yield _failed(shown, f"{shown}: the file name is not UTF-8, which Beam cannot carry; "
+                             "rename the file")
+        return
+    yield path
 
 
 @contextlib.contextmanager
@@ -196,8 +242,9 @@ def remove_temporaries(output):
 
 
 def as_uri(path):
-    """A `parse_styles` path as the URI it was (pathlib turns gs://b/x into gs:/b/x)."""
-    text = str(path)
+    """A `parse_styles` path as the URI it was (pathlib turns gs://b/x into gs:/b/x); a
+    file:// URI as its local path."""
+    text = from_file_uri(str(path))
     scheme = re.match(r"([a-z][a-z0-9+.-]*):/(?!/)", text)
     return f"{scheme[1]}://{text[len(scheme[0]):]}" if scheme else text
 
@@ -277,7 +324,7 @@ class StylizeFn(_ModelFn):
         super().__init__(model_args)
         self._options, self._max_pixels = dict(options), max_pixels
         self._counters = {name: beam.metrics.Metrics.counter(NAMESPACE, name)
-                          for name in ("done", "skipped", "failed")}
+                          for name in COUNTERS}
 
     def process(self, job, vectors):
         source, target, style_key = job
@@ -287,7 +334,12 @@ class StylizeFn(_ModelFn):
         try:
             if style_key not in vectors:
                 raise UserError(f"style {style_key!r} could not be read (see its own entry)")
-            self._stylize(source, target, vectors[style_key])
+            stylized = self._stylize(source, vectors[style_key])
+            try:
+                write_image(stylized, target)
+            except Exception:
+                self._counters["unwritten"].inc()
+                raise
         except Exception as error:  # noqa: BLE001 (dead letter: the job goes on)
             self._counters["failed"].inc()
             message = error if isinstance(error, UserError) else (
@@ -297,7 +349,7 @@ class StylizeFn(_ModelFn):
         self._counters["done"].inc()
         yield target
 
-    def _stylize(self, source, target, vector):
+    def _stylize(self, source, vector):
         from arbitrary_style import stylize
 
         options = self._options
@@ -308,29 +360,40 @@ class StylizeFn(_ModelFn):
             content = image_io.load_image(path, max_pixels=self._max_pixels,
                                           as_uint8=bool(layout and layout.tile))
         try:
-            stylized = inference.stylize(self.model, content, vector, max_memory=self.budget,
-                                         **options)
+            return inference.stylize(self.model, content, vector, max_memory=self.budget,
+                                     **options)
         except ValueError as error:  # e.g. an image too small for the network
             raise UserError(f"{source}: {error}") from None
-        write_image(stylized, target)
 
 
 def _write_failures(lines, uri):
-    write_text("".join(f"{line}\n" for line in sorted(lines)), uri)
+    """Writes failures.jsonl; counts it as unwritten when it cannot be written."""
+    try:
+        write_text("".join(f"{line}\n" for line in sorted(lines)), uri)
+    except UserError:
+        beam.metrics.Metrics.counter(NAMESPACE, "unwritten").inc()
 
 
-def _image_paths(pattern):
-    return (beam.Create([pattern]) | "Match" >> fileio.MatchAll()
-            | "Paths" >> beam.Map(lambda metadata: metadata.path)
-            | "Images" >> beam.Filter(is_image_name))
+def _read_lines(pipeline, uri):
+    """(lines, failures) of a text file: lines not in UTF-8 are failures."""
+    lines = (pipeline | "ReadLines" >> beam.io.ReadFromText(uri, coder=beam.coders.BytesCoder())
+             | "Decode" >> beam.FlatMap(_decode_or_fail).with_outputs(FAILED, main="text"))
+    return lines.text, lines[FAILED]
+
+
+def _image_paths(pipeline, pattern):
+    """(image paths, failures) of a glob."""
+    paths = (pipeline | "List" >> beam.Create([pattern]) | "Match" >> fileio.MatchAll()
+             | "Images" >> beam.FlatMap(_image_path_or_fail).with_outputs(FAILED, main="paths"))
+    return paths.paths, paths[FAILED]
 
 
 def _per_input_jobs(pipeline, job, model_args):
     """(jobs, style vectors, failures) from the --style_per_input CSV: one vector per
     distinct style spec, computed on the workers."""
-    rows = (pipeline | "ReadPairs" >> beam.io.ReadFromText(job["style_per_input"])
-            | "ParsePairs" >> beam.FlatMap(_parse_pair_or_fail).with_outputs(
-                FAILED, main="pairs"))
+    lines, undecoded = _read_lines(pipeline, job["style_per_input"])
+    rows = (lines | "ParsePairs" >> beam.FlatMap(_parse_pair_or_fail).with_outputs(
+        FAILED, main="pairs"))
     pairs = rows.pairs | "DistinctPairs" >> beam.Distinct()
     vectors = (pairs | "Styles" >> beam.Map(lambda pair: pair[1])
                | "DistinctStyles" >> beam.Distinct()
@@ -340,23 +403,23 @@ def _per_input_jobs(pipeline, job, model_args):
     output, fmt = job["output"], job["format"]
     jobs = pairs | "Plan" >> beam.Map(lambda pair: (
         pair[0], join(output, output_name(pair[0], None, fmt, pair[1])), pair[1]))
-    return jobs, vectors.vectors, (rows[FAILED], vectors[FAILED])
+    return jobs, vectors.vectors, (undecoded, rows[FAILED], vectors[FAILED])
 
 
 def _single_style_jobs(pipeline, job):
-    """(jobs, the --styles vector, no failures) from --input: a folder, a glob or a list."""
+    """(jobs, the --styles vector, failures) from --input: a folder, a glob or a list."""
     if job["is_list"]:
-        sources = (pipeline | "ReadList" >> beam.io.ReadFromText(job["input"])
-                   | "Strip" >> beam.Map(str.strip)
+        lines, failures = _read_lines(pipeline, job["input"])
+        sources = (lines | "Strip" >> beam.Map(lambda line: from_file_uri(line.strip()))
                    | "SkipBlank" >> beam.Filter(lambda line: line and not line.startswith("#")))
     else:
-        sources = pipeline | "List" >> _image_paths(job["input"])
+        sources, failures = _image_paths(pipeline, job["input"])
     output, fmt, root = job["output"], job["format"], job["root"]
     jobs = (sources | "Distinct" >> beam.Distinct()
             | "Plan" >> beam.Map(lambda source: (
                 source, join(output, output_name(source, root, fmt)), SINGLE_STYLE)))
     vectors = pipeline | "StyleVector" >> beam.Create([(SINGLE_STYLE, job["vector"])])
-    return jobs, vectors, ()
+    return jobs, vectors, (failures,)
 
 
 def build(pipeline, job):

@@ -97,8 +97,12 @@ def cmd_list(args):
         print(f"{store.DEFAULT_WEIGHTS} (default, built in): backbone={config.backbone} "
               f"alpha={config.alpha} source={raw['source']} ({default})")
     for name in names:
-        config, raw = store.read_config(store.cache_dir(name))
         marker = " (default)" if store.cache_dir(name) == default else ""
+        try:
+            config, raw = store.read_config(store.cache_dir(name))
+        except UserError as error:  # One broken entry does not hide the others.
+            print(f"{name}{marker}: BROKEN ({error})")
+            continue
         print(f"{name}{marker}: backbone={config.backbone} alpha={config.alpha} "
               f"source={raw.get('source', '')}")
 

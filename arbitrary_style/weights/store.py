@@ -21,6 +21,9 @@ from arbitrary_style.weights.registry import DEFAULT_WEIGHTS
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.npz"
+# A weights file larger than this is refused unread (the largest model, the Inception-v3
+# predictor with an alpha 1.0 transformer, is about 100 MB in float32).
+MAX_WEIGHTS_BYTES = 2**30
 
 
 def home():
@@ -153,14 +156,36 @@ def load_model(directory, *, expected_config=None):
     from arbitrary_style.model import StyleModel  # TensorFlow: only when a model is built.
 
     weights_path = pathlib.Path(directory) / WEIGHTS_FILE
+    check_weights_file(weights_path)
     model = StyleModel(config)
     try:
         arrays = read_weights_file(weights_path, model)
-        assign_weights(model, arrays, source=str(weights_path))
     except UserError as error:
         raise UserError(f"{error} ({CONFIG_FILE} says {_describe(config)}; does it describe "
                         "these weights?)") from None
+    check_finite(arrays, source=str(weights_path))
+    assign_weights(model, arrays, source=str(weights_path))
     return model
+
+
+def check_weights_file(path):
+    """Raises UserError unless `path` is a regular file of at most MAX_WEIGHTS_BYTES (checked
+    without opening it: reading a FIFO or a link to /dev/zero would never end)."""
+    from arbitrary_style import image_io
+
+    size = image_io.check_regular_file(path, role="weights").st_size
+    if size > MAX_WEIGHTS_BYTES:
+        raise UserError(f"{path} is {size:,} bytes, over the {MAX_WEIGHTS_BYTES:,} bytes "
+                        "that any weights of this project take; not a weights file")
+
+
+def check_finite(arrays, *, source):
+    """Raises UserError naming the first array of {path: array} that holds NaN or inf (such
+    weights stylize to black or garbage without any other sign)."""
+    for path, array in arrays.items():
+        if not np.all(np.isfinite(array)):
+            raise UserError(f"{source}: {path!r} holds non-finite values (NaN or inf); the "
+                            "weights are damaged")
 
 
 def read_weights_file(path, model):

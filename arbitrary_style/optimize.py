@@ -35,7 +35,7 @@ from arbitrary_style.losses import LossConfig, StyleLoss
 from arbitrary_style.image_io import limit_long_side, transfer_luminance
 from arbitrary_style.inference import parse_styles, plan_outputs
 from arbitrary_style.model_config import MIN_CONTENT_SIDE
-from arbitrary_style.weights import store
+from arbitrary_style.weights import registry, store
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "fast")
@@ -222,9 +222,12 @@ def _build_loss(config):
         if config.vgg_weights != "imagenet":
             raise
         reason = str(error).splitlines()[0]
+        known = registry.LOSS_NETWORKS.get(config.loss.network)
+        hint = f"import them ({known.get}), or " if known else ""
         raise UserError(f"cannot get the ImageNet {config.loss.network} weights ({reason}); "
-                        "pass --vgg_weights PATH (a keras.applications include_top=False "
-                        "weights file) or none (random, smoke tests only)") from None
+                        f"{hint}pass --vgg_weights PATH (a keras.applications "
+                        "include_top=False weights file) or none (random, smoke tests "
+                        "only)") from None
 
 
 def optimize(config, callback=None):

@@ -20,23 +20,11 @@ from arbitrary_style.errors import UserError
 
 EXIT_INTERRUPTED = 130
 
-flags.DEFINE_string("name", None, "tune: the name to store the style under.")
-flags.DEFINE_string("contents", None, "tune: a directory of content photos to tune over "
-                    "(each center-cropped to a square of --size pixels).")
-flags.DEFINE_integer("steps", 50, "tune: Adam updates of the style vector.", lower_bound=0)
-flags.DEFINE_integer("size", 256, "tune: side of the content squares and longer side of "
-                     "the style image, in pixels.", lower_bound=16)
-flags.DEFINE_float("learning_rate", 0.05, "tune: Adam's learning rate.", lower_bound=0)
-flags.DEFINE_string("weights", None, "tune: the arbitrary-style weights (cache name or "
-                    "directory) whose transformer the style is tuned for. Default: the "
-                    "default weights.")
-flags.DEFINE_string("vgg_weights", "imagenet", "tune: VGG-19 weights ('imagenet': the "
-                    "imported loss network; 'none': random, smoke tests only).")
-flags.DEFINE_bool("force", False, "tune: replace a tuned style of the same name.")
 FLAGS = flags.FLAGS
 
 
-def _square(image, size):
+def square_crop(image, size):
+    """The central square of an image [H, W, 3], resized to `size` x `size`."""
     height, width = image.shape[:2]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
@@ -60,7 +48,7 @@ def cmd_tune(args):
     paths = image_io.list_images(FLAGS.contents)
     if not paths:
         raise UserError(f"--contents {FLAGS.contents} holds no images")
-    contents = np.stack([_square(image_io.load_image(p), FLAGS.size) for p in paths])
+    contents = np.stack([square_crop(image_io.load_image(p), FLAGS.size) for p in paths])
     weights = FLAGS.weights or store.DEFAULT_WEIGHTS
     model = store.load_model(store.resolve_weights(weights))
     loss = StyleLoss(LossConfig("vgg19"), weights=weights_argument(FLAGS.vgg_weights))
@@ -107,6 +95,23 @@ def cmd_remove(args):
     return 0
 
 
+def define_flags():
+    """Defines the command's flags (only when run as `__main__`: flags are process-global)."""
+    flags.DEFINE_string("name", None, "tune: the name to store the style under.")
+    flags.DEFINE_string("contents", None, "tune: a directory of content photos to tune over "
+                        "(each center-cropped to a square of --size pixels).")
+    flags.DEFINE_integer("steps", 50, "tune: Adam updates of the style vector.", lower_bound=0)
+    flags.DEFINE_integer("size", 256, "tune: side of the content squares and longer side of "
+                         "the style image, in pixels.", lower_bound=16)
+    flags.DEFINE_float("learning_rate", 0.05, "tune: Adam's learning rate.", lower_bound=0)
+    flags.DEFINE_string("weights", None, "tune: the arbitrary-style weights (cache name or "
+                        "directory) whose transformer the style is tuned for. Default: the "
+                        "default weights.")
+    flags.DEFINE_string("vgg_weights", "imagenet", "tune: VGG-19 weights ('imagenet': the "
+                        "imported loss network; 'none': random, smoke tests only).")
+    flags.DEFINE_bool("force", False, "tune: replace a tuned style of the same name.")
+
+
 COMMANDS = {"tune": cmd_tune, "list": cmd_list, "remove": cmd_remove}
 
 
@@ -117,4 +122,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     cli.run(main, takes_arguments=True)

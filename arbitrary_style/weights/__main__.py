@@ -8,6 +8,7 @@
            only unless --allow_http)
   list                                                     what the cache holds
   info     NAME_OR_DIR                                     backbone, alpha, source, size
+                                                           (or a loss network's config)
 """
 
 import json
@@ -136,10 +137,16 @@ def cmd_list(args):
 
 
 def cmd_info(args):
+    from arbitrary_style.weights import loss_networks
+
     if len(args) != 1:
         raise UserError("info takes one weights name or directory")
-    directory = store.resolve_weights(args[0])
-    _, raw = store.read_config(directory)
+    directory = registry.is_valid_name(args[0]) and loss_networks.cached(args[0])
+    if directory:
+        raw = loss_networks.read_config(directory)
+    else:
+        directory = store.resolve_weights(args[0])
+        _, raw = store.read_config(directory)
     size = sum(f.stat().st_size for f in directory.iterdir() if f.is_file())
     print(json.dumps({**raw, "directory": str(directory), "bytes": size}, indent=2))
 

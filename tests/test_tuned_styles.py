@@ -5,8 +5,11 @@ The loss network is VGG-19 with random weights (nothing downloaded); images are 
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import keras
 import numpy as np
@@ -145,3 +148,29 @@ def test_stylize_takes_a_tuned_style_by_name(weights_home, imported_model, tmp_p
     assert result.returncode == 1 and "no tuned style 'missing'" in result.stderr
     assert np.abs(outputs["tuned"] - outputs["image"]).mean() < 1 / 255
     assert np.abs(outputs["flat"] - outputs["image"]).mean() > 10 / 255
+
+
+def test_tune_command_ctrl_c_stores_the_best_so_far(weights_home, tmp_path):
+    contents = tmp_path / "contents"
+    image_io.save_image(load_rgb(CONTENT_DIR / "golden_gate_sq.jpg", 32), contents / "a.png")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "arbitrary_style.styles", "tune",
+         str(STYLE_DIR / "Camille_Mauclair.jpg"), "--name", "stopped", "--contents",
+         str(contents), "--steps", "100000", "--size", "32", "--vgg_weights", "none"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "ARBITRARY_STYLE_HOME": str(weights_home)})
+    progress = []
+    reader = threading.Thread(target=lambda: progress.extend(iter(
+        lambda: process.stderr.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while "| 2/100000" not in "".join(progress) and process.poll() is None:
+        assert time.monotonic() < deadline, "no progress after 120 s"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout = process.stdout.read()
+    assert process.wait(timeout=120) == 130, "".join(progress)
+    assert stdout.startswith("interrupted; saved stopped to ")
+    record = tuned_styles_record(weights_home, "stopped")
+    (weights_home / "styles" / "stopped.json").unlink()
+    assert record["steps_done"] >= 2 and record["loss_tuned"] <= record["loss_predicted"]

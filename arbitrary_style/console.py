@@ -13,6 +13,7 @@ COMMANDS = {
     "batch": "arbitrary_style.batch",
     "optimize": "arbitrary_style.optimize",
     "weights": "arbitrary_style.weights",
+    "styles": "arbitrary_style.styles",
     "train": "training.train",
     "distill": "training.distill",
     "evaluate": "training.evaluate",

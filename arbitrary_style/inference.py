@@ -117,6 +117,27 @@ def style_vector(model, style_images, weights=None, style_size=DEFAULT_STYLE_SIZ
                                weights)
 
 
+TUNED_STYLE_PREFIX = "@"
+
+
+def is_tuned_style(path):
+    """True for a `--styles` entry naming a tuned style (`@NAME` that is not a file)."""
+    return str(path).startswith(TUNED_STYLE_PREFIX) and not pathlib.Path(path).exists()
+
+
+def style_vector_of_entries(model, styles, weights_name, style_size=DEFAULT_STYLE_SIZE,
+                            max_pixels=image_io.DEFAULT_MAX_PIXELS):
+    """The blended vector of `parse_styles` entries: style images, or `@NAME` tuned styles
+    (`tuned_styles`, which must have been tuned for the weights `weights_name`)."""
+    from arbitrary_style import tuned_styles
+
+    vectors = [tuned_styles.vector_for(str(path)[1:], weights_name) if is_tuned_style(path)
+               else model.predict_style(image_io.load_image(path, max_pixels=max_pixels),
+                                        style_size)
+               for path, _ in styles]
+    return blend_style_vectors(vectors, [weight for _, weight in styles])
+
+
 def stylize(model, content, vector, *, strength=1.0, content_size=None,
             style_size=DEFAULT_STYLE_SIZE, preserve_colors=False, tile=0, stroke_scale=1.0,
             max_memory=None):

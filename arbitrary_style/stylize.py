@@ -49,7 +49,8 @@ def define_flags():
                         "e.g. a.jpg:0.7,b.jpg:0.3 (finite weights > 0, default 1, normalised "
                         "to sum 1). The text after the last colon is a weight only if it is a "
                         "number, so paths with colons work; write a comma in a path as \\, "
-                        "or use --style.")
+                        "or use --style. @NAME is a tuned style (python -m "
+                        "arbitrary_style.styles tune), e.g. @mine:0.7,b.jpg:0.3.")
     flags.DEFINE_multi_string("style", None, "A style image path taken literally (commas and "
                               "colons are part of the path); repeatable, combined with "
                               "--styles.")
@@ -273,17 +274,18 @@ def run(argv):
                            several=any(os.path.isdir(a) for a in arguments),
                            videos=videos)
     for path, _ in styles:  # Fail fast, and never open a FIFO or device.
-        image_io.check_regular_file(path, role="style image")
+        if not inference.is_tuned_style(path):
+            image_io.check_regular_file(path, role="style image")
     budget = memory_budget(FLAGS.max_memory)
     weights_dir = store.resolve_weights(FLAGS.weights)
     config, _ = store.read_config(weights_dir)
     if len(contents) == 1:  # Refuse before loading the model; several are checked each.
         check_memory(contents[0], config.alpha, FLAGS.content_size, budget, FLAGS.tile,
                      FLAGS.stroke_scale)
-    style_images = [image_io.load_image(p, max_pixels=FLAGS.max_pixels) for p, _ in styles]
     model = inference.load(weights_dir, FLAGS.backend)
-    style_vector = inference.style_vector(model, style_images, [w for _, w in styles],
-                                          FLAGS.style_size)
+    style_vector = inference.style_vector_of_entries(
+        model, styles, FLAGS.weights or store.DEFAULT_WEIGHTS, FLAGS.style_size,
+        FLAGS.max_pixels)
 
     from arbitrary_style import progress_bar
 

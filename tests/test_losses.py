@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from arbitrary_style.errors import UserError
 from arbitrary_style.losses import (
+    GATYS_STYLE_WEIGHT,
+    VGG19_MEAN_ACTIVATIONS,
     LossConfig,
     StyleLoss,
     build_feature_extractor,
@@ -42,9 +44,14 @@ def test_defaults_match_design():
     assert config.content_weights == {"vgg_16/conv3": 1.0}
     assert config.style_weights == {f"vgg_16/conv{i}": 0.5e-3 for i in range(1, 5)}
     assert config.total_variation_weight == 1e4
-    vgg19 = LossConfig(network="vgg19")
-    assert vgg19.content_weights == {"vgg_19/conv3": 1.0}
-    assert vgg19.style_weights == {f"vgg_19/conv{i}": 0.5e-3 for i in range(1, 5)}
+    vgg19 = LossConfig(network="vgg19")  # Gatys et al.'s layers
+    assert vgg19.content_weights == {"vgg_19/conv4_2": 1.0}
+    assert list(vgg19.style_weights) == [f"vgg_19/conv{i}_1" for i in range(1, 6)]
+    # Weighted alike once each layer's activations are rescaled to mean 1 (as Gatys's VGG).
+    rescaled = [weight * VGG19_MEAN_ACTIVATIONS[layer] ** 4
+                / VGG19_MEAN_ACTIVATIONS["vgg_19/conv4_2"] ** 2
+                for layer, weight in vgg19.style_weights.items()]
+    np.testing.assert_allclose(rescaled, GATYS_STYLE_WEIGHT, rtol=1e-12)
 
 
 def test_config_rejects_bad_choices():
@@ -65,10 +72,22 @@ def test_config_rejects_bad_choices():
 def test_magenta_names_are_the_last_conv_of_each_block(network, expected):
     scope = "vgg_16" if network == "vgg16" else "vgg_19"
     magenta = [f"{scope}/conv{i}" for i in range(1, 6)]
-    assert layer_names(network) == dict(zip(magenta, expected, strict=True))
+    assert {name: layer_names(network)[name] for name in magenta} == dict(
+        zip(magenta, expected, strict=True))
     for name, keras_name in zip(magenta, expected, strict=True):
         extractor = build_feature_extractor(network, [name], weights=None)
         assert extractor.layers[-1].name == keras_name  # the graph ends at that layer
+
+
+def test_every_conv_has_a_name_as_gatys_numbers_them():
+    names = layer_names("vgg19")
+    assert len(names) == 5 + 16
+    assert names["vgg_19/conv4_2"] == "block4_conv2"
+    assert names["vgg_19/conv5_1"] == "block5_conv1"
+    assert names["vgg_19/conv3_4"] == names["vgg_19/conv3"] == "block3_conv4"
+    assert "vgg_19/conv1_3" not in names and "vgg_16/conv3_3" in layer_names("vgg16")
+    extractor = build_feature_extractor("vgg19", ["vgg_19/conv4_2"], weights=None)
+    assert extractor.layers[-1].name == "block4_conv2"
 
 
 @pytest.mark.parametrize("network", ["vgg16", "vgg19"])

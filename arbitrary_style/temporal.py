@@ -10,14 +10,18 @@ warp can be trusted:
 
 `trust` is 0 where the forward-backward check of the flow fails (occlusions and
 disocclusions: a pixel's backward flow and the forward flow where it lands must cancel,
-the criterion of Sundaram et al. 2010 that Ruder et al. use), where the flow leaves the
-frame, and where the input itself does not warp well (its photometric warp error ramps
-trust down to 0 at WARP_ERROR_LIMIT); after a scene cut (the caller's detector, or too
-few trusted pixels) the output is the per-frame result. It is recursive: strokes stay
-attached to the scene for several frames, and nothing is retrained, so any style works.
+the criterion of Sundaram et al. 2010 that Ruder et al. use), on motion boundaries (Ruder
+et al.'s flow-gradient test), within ERODE // 2 pixels of any such pixel (flows smear
+across object edges, and the network's strokes reach past them), where the flow leaves
+the frame, and where the input itself does not warp well (its photometric warp error,
+less a global exposure change, ramps trust down to 0 at WARP_ERROR_LIMIT). At a scene cut
+(thumbnail detector, or too few trusted pixels) the output is the per-frame result. It is
+recursive: strokes stay attached to the scene for several frames, and nothing is
+retrained, so any style works.
 
-The flow is OpenCV's DIS optical flow (Kroeger et al. 2016), imported only when the
-feature is used (OpenCV is optional: `pip install opencv-python-headless`).
+The flow is OpenCV's DIS optical flow (Kroeger et al. 2016) at its FAST preset, imported
+only when the feature is used (OpenCV is optional: OPENCV_PIN). The constants were chosen
+on `benchmarks/flicker.py --warping` (BUILD_NOTES, issue 25).
 """
 
 import numpy as np
@@ -41,6 +45,7 @@ WARP_ERROR_TRUSTED, WARP_ERROR_LIMIT = 0.02, 0.1
 FB_RELATIVE, FB_ABSOLUTE = 0.01, 0.5
 # Motion boundaries: |grad u|^2 + |grad v|^2 > MB_RELATIVE * |w|^2 + MB_ABSOLUTE (Ruder et al.)
 MB_RELATIVE, MB_ABSOLUTE = 0.01, 0.002
+# Side of the square around a failed pixel (in flow pixels) whose trust is dropped too.
 ERODE = 5
 # A frame with fewer trusted pixels than this share starts anew (a cut the thumbnail
 # detector missed, or motion the flow cannot follow).
@@ -48,9 +53,9 @@ MIN_TRUSTED_SHARE = 0.2
 # The flow is estimated on frames whose longer side is at most this many pixels (larger
 # frames: on a downscaled copy, the flow scaled back up), which bounds its cost.
 FLOW_LONG_SIDE = 640
-# Peak bytes per frame pixel of the filter's whole-frame arrays (the previous input and
-# output, flows, warps, trust).
-BYTES_PER_PIXEL = 160
+# Peak bytes per frame pixel of the filter: its temporaries measured with tracemalloc at
+# 69 (640x360) and 53 (1280x720), plus the previous output it holds (12), rounded up.
+BYTES_PER_PIXEL = 96
 OPENCV_PIN = "opencv-python-headless==5.1.0.95"
 
 
@@ -194,10 +199,11 @@ class MotionBlender:
         forward = self._flow.calc(previous_gray, current_gray, None)
         grid = sample_grid(backward)
         valid = consistent(backward, forward, grid) & ~motion_boundaries(backward)
-        difference = warp(previous_small, grid).astype(np.float32) - small
+        difference = cv2.subtract(warp(previous_small, grid), small, dtype=cv2.CV_32F)
         if valid.any():  # a global exposure change is no warp error
-            difference -= difference[valid].mean(axis=0)
-        error = cv2.transform(np.abs(difference), np.full((1, 3), 1 / 3, np.float32)) / 255
+            difference -= np.array(cv2.mean(difference, mask=valid.view(np.uint8))[:3],
+                                   np.float32)
+        error = cv2.transform(np.abs(difference), np.full((1, 3), 1 / 765, np.float32))
         # Trust only pixels whose neighbours pass the checks too: flows blur across edges.
         valid = cv2.erode(valid.astype(np.uint8), np.ones((ERODE, ERODE), np.uint8))
         return np.clip((WARP_ERROR_LIMIT - error) / (WARP_ERROR_LIMIT - WARP_ERROR_TRUSTED),

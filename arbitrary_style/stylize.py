@@ -68,8 +68,8 @@ def define_flags():
     flags.DEFINE_bool("temporal_consistency", False, "Videos: blend each stylized frame with "
                       "the previous output warped along the input's optical flow, where the "
                       "warp can be trusted (not at occlusions, scene cuts or large warp "
-                      "errors): much less flicker, about 10% slower. Needs OpenCV "
-                      f"({temporal.OPENCV_PIN}).")
+                      "errors): much less flicker, for roughly a quarter of the network's "
+                      f"time per frame. Needs OpenCV ({temporal.OPENCV_PIN}).")
     flags.DEFINE_bool("json", False, "Print a JSON summary of what was done on stdout.")
     define_stylize_options()
     flags.register_validator(

@@ -7,6 +7,7 @@ independently of the optical flow the filter estimates.
 
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -187,3 +188,11 @@ def test_frames_too_large_for_the_memory_budget_are_refused(model, vector, tmp_p
                                   temporal_consistency=True, max_memory=budget + 1,
                                   progress=False)
     assert summary["frames"] == 3 and summary["temporal_consistency"]
+
+
+def test_opencv_is_imported_only_when_the_feature_is_used():
+    code = ("import sys, arbitrary_style.stylize, arbitrary_style.video\n"
+            "print('cv2' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr

@@ -13,6 +13,7 @@ EXTRA_OF_MODULE = {
     **dict.fromkeys(("tensorflow", "keras", "tf_keras", "tensorflow_hub", "tensorflow_datasets",
                      "tensorboard", "tf2onnx", "onnx", "scipy"), "tensorflow"),
     "apache_beam": "beam",
+    "cv2": "temporal",
 }
 
 

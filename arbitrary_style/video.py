@@ -22,9 +22,8 @@ import time
 
 import av
 import numpy as np
-from PIL import Image
 
-from arbitrary_style import atomic, image_io, inference, progress_bar, tiling
+from arbitrary_style import atomic, image_io, inference, progress_bar, temporal, tiling
 from arbitrary_style.errors import UserError
 
 # Output extension -> (container format, video encoder, pixel format, encoder options).
@@ -39,10 +38,6 @@ SAVE_FORMATS = {
 DEFAULT_BATCH_SIZE = 1
 # The frames whose mean content vector a strength < 1 blends the style with.
 CONTENT_VECTOR_FRAMES = 4
-# Temporal smoothing restarts when consecutive frames' 32x18 thumbnails differ by more than
-# this mean absolute difference (in [0, 1]): a scene cut (see BUILD_NOTES for the numbers).
-CUT_THRESHOLD = 0.1
-_CUT_THUMBNAIL = (32, 18)
 # A clip whose decoded frames end this many frame intervals before its stated duration is
 # reported as truncated.
 _TRUNCATION_SLACK_FRAMES = 2
@@ -205,13 +200,6 @@ def _batches(frames, size):
         yield batch
 
 
-def cut_thumbnail(pixels):
-    """The float [18,32,3] box-filtered thumbnail of a uint8 frame that scene cuts are
-    detected on."""
-    return np.asarray(Image.fromarray(pixels).resize(_CUT_THUMBNAIL, Image.BOX),
-                      np.float32) / 255.0
-
-
 class MomentsSmoother:
     """Temporal smoothing: an exponential moving average of the transformer's instance-norm
     moments (the per-frame statistics that make a per-frame network flicker), reset at
@@ -225,16 +213,8 @@ class MomentsSmoother:
         if not 0.0 <= factor < 1.0:
             raise ValueError(f"temporal smoothing must be in [0, 1), got {factor}")
         self.factor = factor
-        self.cut_threshold = CUT_THRESHOLD if cut_threshold is None else cut_threshold
-        self.state, self.thumbnail, self.cuts = None, None, 0
-
-    def _is_cut(self, pixels):
-        """Whether uint8 frame `pixels` starts a new shot (its thumbnail differs by more than
-        `cut_threshold` on average from the previous frame's)."""
-        thumbnail = cut_thumbnail(pixels)
-        previous, self.thumbnail = self.thumbnail, thumbnail
-        return previous is not None and float(np.mean(np.abs(thumbnail - previous))) > \
-            self.cut_threshold
+        self._is_cut = temporal.SceneCuts(cut_threshold)
+        self.state, self.cuts = None, 0
 
     def stylize(self, model, pixels, content, vector, preserve_colors=False):
         """Stylizes the consecutive frames `content` [B,H,W,3] (decoded as uint8 `pixels`),
@@ -262,14 +242,27 @@ def _check_memory(path, first, size, alpha, budget, batch_size):
                         "(--max_memory); use a smaller --content_size")
 
 
+def _check_consistency_memory(path, size, budget):
+    """Raises UserError when --temporal_consistency's whole-frame arrays for frames of `size`
+    (w, h) would need more than `budget` bytes (None: no limit)."""
+    needed = size[0] * size[1] * temporal.BYTES_PER_PIXEL
+    if budget is not None and needed > budget:
+        raise UserError(f"{path}: --temporal_consistency on frames of {size[0]}x{size[1]} "
+                        f"needs about {needed / 2**20:.0f} MiB of memory, over the budget "
+                        "(--max_memory); use a smaller --content_size")
+
+
 def stylize_video(model, content_path, output_path, style_vector, *, strength=1.0,
                   content_size=None, style_size=inference.DEFAULT_STYLE_SIZE,
-                  preserve_colors=False, temporal_smoothing=0.0, tile=0, stroke_scale=1.0,
-                  batch_size=DEFAULT_BATCH_SIZE, max_memory=None, progress=True):
+                  preserve_colors=False, temporal_smoothing=0.0, temporal_consistency=False,
+                  tile=0, stroke_scale=1.0, batch_size=DEFAULT_BATCH_SIZE, max_memory=None,
+                  progress=True):
     """Stylizes the video `content_path` into `output_path` (.mp4, .webm or .gif); returns a
     summary dict. `tile` and `stroke_scale` stylize each frame as `tiling.stylize` does an
-    image (one frame at a time). Raises UserError for unreadable, truncated or corrupt
-    input, and when a batch of frames would need more than `max_memory` bytes."""
+    image (one frame at a time); `temporal_consistency` blends each stylized frame with the
+    previous output warped along the motion (`temporal.MotionBlender`). Raises UserError
+    for unreadable, truncated or corrupt input, and when a batch of frames would need more
+    than `max_memory` bytes."""
     started = time.perf_counter()
     extension = pathlib.Path(output_path).suffix.lower()
     if extension not in SAVE_FORMATS:
@@ -278,6 +271,7 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
     per_frame = bool(tile) or stroke_scale != 1.0
     if per_frame and temporal_smoothing:
         raise UserError("--temporal_smoothing cannot be combined with --tile or --stroke_scale")
+    blender = temporal.MotionBlender() if temporal_consistency else None
     first = _first_frame(content_path)
     size = _stylized_size(first, content_size)
     if min(size) < inference.MIN_CONTENT_SIDE:
@@ -287,6 +281,8 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
     if tiling.one_pass(tile, work):  # Tiles bound a frame's memory themselves.
         _check_memory(content_path, first, work, model.config.alpha, max_memory,
                       1 if per_frame else batch_size)
+    if blender:
+        _check_consistency_memory(content_path, size, max_memory)
     try:
         pathlib.Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -320,6 +316,9 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
                             preserve_colors=preserve_colors) for frame in content])
                     else:
                         stylized = model.stylize(content, vector, preserve_colors=preserve_colors)
+                    if blender:
+                        stylized = [blender(frame, image)
+                                    for frame, image in zip(content, stylized, strict=True)]
                     encoded = np.round(np.clip(stylized, 0.0, 1.0) * 255.0).astype(np.uint8)
                     for frame, image in zip(batch, encoded, strict=True):
                         time_base = frame.time_base or video.time_base
@@ -342,8 +341,10 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
             "input_size": list(first.shape[1::-1]),
             "output_size": list(_encoded_size(*size, SAVE_FORMATS[extension][2])),
             "audio": output.audio_action, "temporal_smoothing": temporal_smoothing,
-            "tile": tile, "stroke_scale": stroke_scale,
-            "scene_cuts": smoother.cuts if smoother else None, "seconds": round(seconds, 3),
+            "temporal_consistency": bool(blender), "tile": tile, "stroke_scale": stroke_scale,
+            "scene_cuts": smoother.cuts if smoother else None,
+            "consistency_restarts": blender.restarts if blender else None,
+            "seconds": round(seconds, 3),
             "frames_per_second": round(count / seconds, 2) if seconds else None}
 
 

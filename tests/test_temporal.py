@@ -179,11 +179,13 @@ def test_without_opencv_it_is_one_clear_error(model, vector, tmp_path, monkeypat
 
 
 def test_frames_too_large_for_the_memory_budget_are_refused(model, vector, tmp_path):
-    """Tiles bound the network's memory, not the filter's whole-frame arrays."""
+    """Tiles bound the network's memory, not the filter's whole-frame arrays (frames larger
+    than the 256 px tiles: a tile larger than the frame is one pass)."""
     clip = tmp_path / "clip.mp4"
-    write_clip(clip, pan(PHOTO, 3), rate=24)
-    budget = SIZE[0] * SIZE[1] * temporal.BYTES_PER_PIXEL - 1
-    with pytest.raises(UserError, match="--temporal_consistency on frames of 160x96 needs"):
+    width, height = 640, 384
+    write_clip(clip, [photo(PHOTO, (width, height))] * 3, rate=24)
+    budget = width * height * temporal.BYTES_PER_PIXEL - 1
+    with pytest.raises(UserError, match="--temporal_consistency on frames of 640x384 needs"):
         video.stylize_video(model, clip, tmp_path / "out.mp4", vector, tile=256,
                             temporal_consistency=True, max_memory=budget, progress=False)
     assert not (tmp_path / "out.mp4").exists()

@@ -31,7 +31,7 @@ from arbitrary_style.optimize import OptimizeConfig, initial_image, optimize, op
 
 SAMPLES = pathlib.Path(__file__).resolve().parents[1] / "samples"
 CONTENT = SAMPLES / "content" / "golden_gate_sq.jpg"  # 256x256
-STYLE_A = SAMPLES / "style" / "Camille_Mauclair.jpg"  # 256 wide, 293 high
+STYLE_A = SAMPLES / "style" / "dark_strokes.png"  # generated, 256 wide, 336 high
 STYLE_B = SAMPLES / "style" / "pink_zigzag.jpg"  # 256x256
 UNIT_STYLE = LossConfig(style_weights={f"vgg_16/conv{i}": 1.0 for i in range(1, 5)},
                         total_variation_weight=1.0)

@@ -91,8 +91,9 @@ class Expand(Block):
 class StyleTransferNetwork(keras.Model):
     """T(content [B,H,W,3] in [0,1], style vector [B,100]) -> stylized [B,H,W,3] in [0,1].
 
-    Any H, W >= 8 works: the content is mirror-padded to a multiple of 4 and the
-    output cropped back, which leaves multiples of 4 exactly as Magenta computes them.
+    Any H, W >= MIN_CONTENT_SIDE (16) works: the content is mirror-padded to a multiple of
+    4 and the output cropped back, which leaves multiples of 4 exactly as Magenta computes
+    them.
     """
 
     def __init__(self, alpha=1.0, **kwargs):

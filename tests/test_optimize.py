@@ -28,6 +28,7 @@ from arbitrary_style.errors import UserError
 from arbitrary_style.losses import LossConfig, StyleLoss, gram_matrix, total_variation
 from arbitrary_style.image_io import limit_long_side, transfer_luminance
 from arbitrary_style.optimize import OptimizeConfig, initial_image, optimize, optimize_image
+from conftest import default_sigint
 
 SAMPLES = pathlib.Path(__file__).resolve().parents[1] / "samples"
 CONTENT = SAMPLES / "content" / "golden_gate_sq.jpg"  # 256x256
@@ -286,7 +287,8 @@ def test_cli_ctrl_c_writes_the_best_image_and_exits_130(tmp_path):
     process = subprocess.Popen(
         command(["--content", CONTENT, "--styles", STYLE_A, "--steps", 100_000, "--size", 32,
                  "--vgg_weights", "none", "--snapshot_every", 1, "--output", "out.png"]),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while not (tmp_path / "out_step2.png").exists() and process.poll() is None:
         assert time.monotonic() < deadline, "no snapshot after 120 s"

@@ -18,7 +18,7 @@ import pytest
 from arbitrary_style import image_io, tuned_styles
 from arbitrary_style.errors import UserError
 from arbitrary_style.losses import LossConfig, StyleLoss
-from conftest import CONTENT_DIR, STYLE_DIR, load_rgb
+from conftest import CONTENT_DIR, STYLE_DIR, default_sigint, load_rgb
 
 SIZE = 64
 
@@ -158,7 +158,8 @@ def test_tune_command_ctrl_c_stores_the_best_so_far(weights_home, tmp_path):
          str(STYLE_DIR / "Camille_Mauclair.jpg"), "--name", "stopped", "--contents",
          str(contents), "--steps", "100000", "--size", "32", "--vgg_weights", "none"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "ARBITRARY_STYLE_HOME": str(weights_home)})
+        env={**os.environ, "ARBITRARY_STYLE_HOME": str(weights_home)},
+        preexec_fn=default_sigint)
     progress = []
     reader = threading.Thread(target=lambda: progress.extend(iter(
         lambda: process.stderr.read(1), "")), daemon=True)

@@ -24,6 +24,7 @@ from PIL import Image
 
 from arbitrary_style import image_io, inference, video
 from arbitrary_style.errors import UserError
+from conftest import default_sigint
 from test_stylize_cli import (CONTENT, STYLE_A, STYLE_B, TWO_STYLES, describe, error_lines,
                               our_stderr_lines, run_cli)
 
@@ -387,7 +388,8 @@ def test_killed_mid_encode_leaves_no_output(sig, clips, weights_home, tmp_path):
     command = [sys.executable, "-m", "arbitrary_style.stylize", "--content", str(clips["long"]),
                "--styles", str(STYLE_A), "--output", "out.mp4"]
     process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "ARBITRARY_STYLE_HOME": str(weights_home)})
+                               env={**os.environ, "ARBITRARY_STYLE_HOME": str(weights_home)},
+                               preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while not any(n.startswith(".arbitrary_style-tmp-") for n in os.listdir(tmp_path)):
         assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()

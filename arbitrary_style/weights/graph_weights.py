@@ -31,9 +31,10 @@ def quantize_initializers(model, tensors):
     graph, kept, replaced = model.graph, [], 0
     for initializer in graph.initializer:
         array = numpy_helper.to_array(initializer)
-        stored = next((arranged for tensor in candidates.get(_sorted_bytes(array), ())
+        matches = candidates.get(_sorted_bytes(array), ()) if array.dtype == np.float32 else ()
+        stored = next((arranged for tensor in matches
                        if (arranged := _arrange(tensor, array)) is not None), None)
-        if array.dtype != np.float32 or stored is None:
+        if stored is None:
             kept.append(initializer)
             continue
         values, scale, zero_point, axis = stored

@@ -17,12 +17,13 @@ from arbitrary_style.weights import registry, store
 
 FORMAT_VERSION = 1
 NOTICE_FILE = "NOTICE"
+FOLDER = "loss_networks"  # In the cache, beside `weights`.
 
 
 def cache_dir(name):
     """Where the loss network called `name` lives in the cache (whether or not it exists)."""
     try:
-        return store.home() / "loss_networks" / registry.check_name(name)
+        return store.home() / FOLDER / registry.check_name(name)
     except ValueError as error:
         raise UserError(str(error)) from None
 
@@ -35,12 +36,7 @@ def cached(network):
 
 def cached_names():
     """Names of the loss networks in the cache, sorted."""
-    root = store.home() / "loss_networks"
-    try:
-        return sorted(p.name for p in root.iterdir() if (p / store.CONFIG_FILE).is_file()) \
-            if root.is_dir() else []
-    except OSError as error:
-        raise UserError(f"cannot list the cache {root}: {error.strerror}") from None
+    return store.cached_names(FOLDER)
 
 
 def save(directory, network, layers, *, source, notice, details=None):

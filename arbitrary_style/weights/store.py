@@ -49,9 +49,10 @@ def cache_dir(name):
         raise UserError(str(error)) from None
 
 
-def cached_names():
-    """Names of the weights in the cache, sorted."""
-    root = home() / "weights"
+def cached_names(folder="weights"):
+    """Names of the entries (directories with a config.json) in the cache's `folder`, sorted:
+    the weights, or (`loss_networks`) the imported loss networks."""
+    root = home() / folder
     try:
         if not root.is_dir():
             return []

@@ -15,12 +15,11 @@ do not wait for TensorFlow.
 import importlib
 
 from arbitrary_style import extras, home, quiet_tensorflow
+from arbitrary_style.version import __version__  # noqa: F401 (the package version)
 
 quiet_tensorflow.install()
 home.keep_third_party_files_in_cache()
 extras.report_missing_extras_in_commands()
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "UserError": "arbitrary_style.errors",
@@ -28,8 +27,8 @@ _LAZY = {
     "save_image": "arbitrary_style.image_io",
     "ModelConfig": "arbitrary_style.model_config",
     "StyleModel": "arbitrary_style.model",
-    "apply_strength": "arbitrary_style.inference",
-    "blend_style_vectors": "arbitrary_style.inference",
+    "apply_strength": "arbitrary_style.style_vectors",
+    "blend_style_vectors": "arbitrary_style.style_vectors",
     "transfer_luminance": "arbitrary_style.image_io",
     "load_model": "arbitrary_style.weights.store",
     "resolve_weights": "arbitrary_style.weights.store",

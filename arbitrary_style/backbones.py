@@ -9,7 +9,8 @@ convs SAME for every input size (keras.applications' MobileNetV2 assumes even si
 
 import keras
 
-from arbitrary_style.layers import Block, SlimConv2D, SlimDepthwiseConv2D, batch_norm
+from arbitrary_style.layers import (
+    Block, SlimConv2D, SlimDepthwiseConv2D, apply_in_turn, batch_norm)
 
 # --- MobileNetV2 (width 1.0) up to layer_19 -----------------------------------------
 
@@ -66,9 +67,7 @@ class MobilenetV2(Block):
         self.head = _mobilenet_conv(self.output_channels, 1, "Conv_1")
 
     def call(self, inputs, training=None):
-        x = self.stem(inputs, training=training)
-        for block in self.blocks:
-            x = block(x, training=training)
+        x = apply_in_turn(self.blocks, self.stem(inputs, training=training), training=training)
         return self.head(x, training=training)
 
 
@@ -106,9 +105,7 @@ class Branch(Block):
 
     def call(self, inputs, training=None):
         x = self.pool(inputs) if self.pool else inputs
-        for conv in self.convs:
-            x = conv(x, training=training)
-        return x
+        return apply_in_turn(self.convs, x, training=training)
 
 
 class Mixed(Block):
@@ -180,9 +177,7 @@ class InceptionV3(Block):
         ]
 
     def call(self, inputs, training=None):
-        for layer in self.layers_in_order:
-            inputs = layer(inputs, training=training)
-        return inputs
+        return apply_in_turn(self.layers_in_order, inputs, training=training)
 
 
 BACKBONES = {"mobilenet_v2": MobilenetV2, "inception_v3": InceptionV3}

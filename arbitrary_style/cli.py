@@ -8,6 +8,34 @@ from absl import app, flags
 
 from arbitrary_style import extras, quiet_tensorflow
 from arbitrary_style.errors import UserError
+from arbitrary_style.version import __version__
+
+# Command -> the module `python -m` runs for it.
+COMMANDS = {
+    "stylize": "arbitrary_style.stylize",
+    "batch": "arbitrary_style.batch",
+    "optimize": "arbitrary_style.optimize",
+    "weights": "arbitrary_style.weights",
+    "styles": "arbitrary_style.styles",
+    "backends": "arbitrary_style.backends",
+    "train": "training.train",
+    "distill": "training.distill",
+    "evaluate": "training.evaluate",
+    "export-saved-model": "export.saved_model",
+    "export-hub": "export.hub",
+    "export-tflite": "export.tflite",
+    "export-tfjs": "export.tfjs",
+    "serve-demo": "export.web",
+}
+
+
+PROGRAM = "arbitrary-style"
+
+
+def command_of(module):
+    """The command that runs `module` (e.g. "arbitrary_style.stylize" -> "stylize"), or None."""
+    return next((name for name, each in COMMANDS.items() if each == module), None)
+
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("version", False, "Print the arbitrary_style version and exit.")
@@ -33,8 +61,6 @@ def undash_flag_names(argv):
 
 def version_line():
     """What `--version` prints."""
-    from arbitrary_style import __version__
-
     return f"arbitrary_style {__version__}"
 
 
@@ -84,16 +110,14 @@ def program_name():
     """How the user ran this command, for --help and usage lines: `arbitrary-style stylize`
     or `python -m arbitrary_style.stylize` (absl shows sys.argv[0], the module's file path);
     None when it was run some other way (a script path)."""
-    from arbitrary_style import console
-
     spec = getattr(sys.modules["__main__"], "__spec__", None)
     if spec is None:
         return None
     module = spec.name.removesuffix(".__main__")
     launcher = pathlib.Path(sys.orig_argv[1]).name if len(sys.orig_argv) > 1 else ""
-    command = console.command_of(module)
-    if launcher == console.PROGRAM and command:
-        return f"{console.PROGRAM} {command}"
+    command = command_of(module)
+    if launcher == PROGRAM and command:
+        return f"{PROGRAM} {command}"
     return f"python -m {module}"
 
 

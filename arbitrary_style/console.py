@@ -7,30 +7,7 @@
 import runpy
 import sys
 
-# Command -> the module `python -m` runs for it.
-COMMANDS = {
-    "stylize": "arbitrary_style.stylize",
-    "batch": "arbitrary_style.batch",
-    "optimize": "arbitrary_style.optimize",
-    "weights": "arbitrary_style.weights",
-    "styles": "arbitrary_style.styles",
-    "train": "training.train",
-    "distill": "training.distill",
-    "evaluate": "training.evaluate",
-    "export-saved-model": "export.saved_model",
-    "export-hub": "export.hub",
-    "export-tflite": "export.tflite",
-    "export-tfjs": "export.tfjs",
-    "serve-demo": "export.web",
-}
-
-
-PROGRAM = "arbitrary-style"
-
-
-def command_of(module):
-    """The command that runs `module` (e.g. "arbitrary_style.stylize" -> "stylize"), or None."""
-    return next((name for name, each in COMMANDS.items() if each == module), None)
+from arbitrary_style.cli import COMMANDS, PROGRAM, version_line
 
 
 def usage():
@@ -50,8 +27,6 @@ def main(argv=None):
         print(usage())
         return 0
     if argv[0] == "--version":
-        from arbitrary_style.cli import version_line
-
         print(version_line())
         return 0
     if argv[0] not in COMMANDS:

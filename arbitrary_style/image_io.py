@@ -121,7 +121,7 @@ def load_image(path, *, max_pixels: int = DEFAULT_MAX_PIXELS, as_uint8=False) ->
                 if as_uint8 and image.mode == "RGB":
                     return np.asarray(image)
                 pixels = _to_rgb_array(image)
-                return np.round(pixels * 255).astype(np.uint8) if as_uint8 else pixels
+                return to_uint8(pixels) if as_uint8 else pixels
     except Image.DecompressionBombError as error:
         raise UserError(
             f"{path}: image is too large to decode safely ({_one_line(error)}); "
@@ -203,8 +203,7 @@ def save_image(image, path, *, quality: int = 95, clean=True) -> None:
         pixels = pixels[0]
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected an image of shape (H, W, 3), got {pixels.shape}")
-    if pixels.dtype != np.uint8:
-        pixels = np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
+    pixels = to_uint8(pixels)
     picture = Image.fromarray(pixels)
     fmt = SAVE_FORMATS[extension]
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
@@ -247,7 +246,19 @@ def _to_rgb_array(image):
     if image.has_transparency_data:
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, image.convert("RGBA"))
-    return np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255.0)
+    return to_float(np.asarray(image.convert("RGB")))
+
+
+def to_float(pixels):
+    """uint8 pixels (0..255) as float32 in [0, 1]; float arrays as they are."""
+    return pixels.astype(np.float32) / np.float32(255) if pixels.dtype == np.uint8 else pixels
+
+
+def to_uint8(values):
+    """Float values clipped to [0, 1] and rounded to uint8 0..255; uint8 as it is."""
+    if values.dtype == np.uint8:
+        return values
+    return np.round(np.clip(values, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def _one_line(error):

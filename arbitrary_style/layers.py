@@ -8,8 +8,7 @@ variable's own suffix changed (`weights` -> `kernel`); see `weights/conventions.
 import keras
 import tensorflow as tf
 
-# slim.batch_norm's epsilon, used by every BatchNorm in both networks.
-BATCH_NORM_EPSILON = 1e-3
+from arbitrary_style.model_config import BATCH_NORM_EPSILON
 
 
 def batch_norm(momentum, scale):
@@ -182,6 +181,14 @@ class MomentsMix:
     def own_moments(self):
         """All recorded moments, [B, M]."""
         return tf.concat(self.own, axis=1)
+
+
+def apply_in_turn(layers, inputs, *args, **kwargs):
+    """`inputs` through each of `layers` in order, each called with the same extra arguments
+    (a style vector, moments, `training`)."""
+    for layer in layers:
+        inputs = layer(inputs, *args, **kwargs)
+    return inputs
 
 
 class Block(keras.layers.Layer):

@@ -11,6 +11,10 @@ Gram matrices, and total variation. L-BFGS-B (scipy, pixels bounded to [0, 1]) o
 arbitrary-style network's output and refines it. Ctrl-C stops cleanly: the image with the
 lowest loss so far is written and the command exits with status 130.
 
+`--output` is the output file (.png, .jpg, .jpeg, .webp) or a directory (default:
+CONTENT_optimized.png in the current directory); `--styles` takes style images (tuned
+`@NAME` styles have no image to optimise against).
+
 Step k is the image after k optimizer steps (L-BFGS iterations or Adam updates); step 0 is
 the initial image. The library API is `optimize_image` (arrays in, best image and loss
 history out) and `optimize(OptimizeConfig(...))` (what the command runs).
@@ -28,12 +32,14 @@ import tensorflow as tf
 from absl import flags
 from scipy import optimize as scipy_optimize
 
-from arbitrary_style import cli, image_io, inference, loss_flags, progress_bar
+from arbitrary_style import (
+    backends, cli, common_flags, image_io, loss_flags, pipeline, progress_bar, specs)
 from arbitrary_style.errors import UserError
-from arbitrary_style.losses import LossConfig, StyleLoss
 from arbitrary_style.image_io import limit_long_side, transfer_luminance
-from arbitrary_style.inference import parse_styles, plan_outputs
+from arbitrary_style.losses import LossConfig, StyleLoss
 from arbitrary_style.model_config import MIN_CONTENT_SIDE
+from arbitrary_style.specs import parse_styles, plan_outputs
+from arbitrary_style.style_vectors import blend_style_vectors
 from arbitrary_style.weights import store
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -156,11 +162,13 @@ def _adam(value_and_gradient, start, steps, learning_rate, record):
 def fast_stylization(content, style_images, style_blend=None, weights=None):
     """The arbitrary-style network's stylization of `content` with blended style vectors.
 
-    `weights` is a cache name or weights directory (None: the cached default weights).
+    `weights` is a cache name or weights directory (None: the default weights), run on
+    the `auto` backend.
     """
-    model = inference.load(store.resolve_weights(weights), backend="tensorflow")
-    return inference.stylize(model, content,
-                             inference.style_vector(model, style_images, style_blend))
+    model = backends.load(store.resolve_weights(weights))
+    vector = blend_style_vectors([model.predict_style(image) for image in style_images],
+                                 style_blend)
+    return pipeline.Stylizer(model, vector).array(np.asarray(content, np.float32))
 
 
 def initial_image(init, content, style_images, style_blend=None, *, seed=0, weights=None):
@@ -288,12 +296,8 @@ def optimize(config, callback=None):
 
 def define_flags():
     """Defines the command's flags (only when run as `__main__`: flags are process-global)."""
-    flags.DEFINE_string("content", None, "Content image file.")
-    flags.DEFINE_string("styles", None, "Comma-separated style images, each PATH[:WEIGHT], "
-                        "e.g. a.jpg:0.7,b.jpg:0.3; the style target is the weighted mean of "
-                        "their Gram matrices.")
-    flags.DEFINE_string("output", None, "Output file (.png, .jpg, .jpeg, .webp) or directory. "
-                        "Default: CONTENT_optimized.png in the current directory.")
+    common_flags.define("content", "styles", "output", "weights", "preserve_colors",
+                        "max_pixels", "json")
     flags.DEFINE_integer("steps", OptimizeConfig.steps, "Optimizer steps (L-BFGS iterations "
                          "or Adam updates).", lower_bound=0)
     flags.DEFINE_integer("size", OptimizeConfig.size, "Shrink the content and style images "
@@ -306,18 +310,10 @@ def define_flags():
                        "(pixel values are in [0, 1]).", lower_bound=0)
     flags.DEFINE_enum("init", OptimizeConfig.init, INITS, "Start from the content, from "
                       "uniform noise, or from the arbitrary-style network's output (fast).")
-    flags.DEFINE_string("weights", None, "Arbitrary-style weights for --init fast: a cache "
-                        "name or a weights directory. Default: the cached default weights.")
-    flags.DEFINE_bool("preserve_colors", False, "Keep the content's colours: transfer only "
-                      "the luminance of the optimised image.")
     flags.DEFINE_integer("snapshot_every", 0, "Also write the image every N steps, as "
                          "<output stem>_step<k><ext> next to the output (0: never).",
                          lower_bound=0)
     flags.DEFINE_integer("seed", 0, "Seed of the noise start and of random VGG weights.")
-    flags.DEFINE_integer("max_pixels", image_io.DEFAULT_MAX_PIXELS, "Refuse input images with "
-                         "more pixels than this (protects against decompression bombs).",
-                         lower_bound=1)
-    flags.DEFINE_bool("json", False, "Print a JSON summary on stdout.")
 
 
 def config_from_flags():
@@ -326,9 +322,11 @@ def config_from_flags():
     for name in ("content", "styles"):
         if not FLAGS[name].value:
             raise UserError(f"--{name} is required (see --help)")
+    if len(FLAGS.content) != 1:
+        raise UserError(f"--content: give one content image, not {len(FLAGS.content)}")
     losses, vgg_weights = loss_flags.loss_from_flags()
     return OptimizeConfig(
-        content=FLAGS.content, styles=FLAGS.styles, output=FLAGS.output, steps=FLAGS.steps,
+        content=FLAGS.content[0], styles=FLAGS.styles, output=FLAGS.output, steps=FLAGS.steps,
         size=FLAGS.size, loss=losses, vgg_weights=vgg_weights, optimizer=FLAGS.optimizer,
         learning_rate=FLAGS.learning_rate, init=FLAGS.init, weights=FLAGS.weights,
         preserve_colors=FLAGS.preserve_colors, snapshot_every=FLAGS.snapshot_every,

@@ -4,7 +4,7 @@ import keras
 
 from arbitrary_style.backbones import BACKBONES
 from arbitrary_style.layers import Block
-from arbitrary_style.transformer import STYLE_VECTOR_SIZE
+from arbitrary_style.model_config import STYLE_VECTOR_SIZE
 
 # Magenta's scope of the 1x1 bottleneck conv after the spatial mean, per backbone.
 HEAD_SCOPES = {"mobilenet_v2": "mobilenet_conv", "inception_v3": None}

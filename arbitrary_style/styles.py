@@ -15,7 +15,7 @@ import sys
 import numpy as np
 from absl import flags
 
-from arbitrary_style import cli, image_io, tuned_styles
+from arbitrary_style import cli, common_flags, image_io, tuned_styles
 from arbitrary_style.errors import UserError
 
 EXIT_INTERRUPTED = 130
@@ -104,9 +104,7 @@ def define_flags():
     flags.DEFINE_integer("size", 256, "tune: side of the content squares and longer side of "
                          "the style image, in pixels.", lower_bound=16)
     flags.DEFINE_float("learning_rate", 0.05, "tune: Adam's learning rate.", lower_bound=0)
-    flags.DEFINE_string("weights", None, "tune: the arbitrary-style weights (cache name or "
-                        "directory) whose transformer the style is tuned for. Default: the "
-                        "default weights.")
+    common_flags.define("weights")
     flags.DEFINE_string("vgg_weights", "imagenet", "tune: VGG-19 weights ('imagenet': the "
                         "imported loss network; 'none': random, smoke tests only).")
     flags.DEFINE_bool("force", False, "tune: replace a tuned style of the same name.")

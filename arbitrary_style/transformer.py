@@ -6,8 +6,8 @@ import keras
 import tensorflow as tf
 
 from arbitrary_style.layers import (
-    Block, ConditionalInstanceNorm, MomentsMix, SlimConv2D, batch_norm)
-from arbitrary_style.model_config import SIZE_MULTIPLE, STYLE_VECTOR_SIZE  # noqa: F401 (re-exported)
+    Block, ConditionalInstanceNorm, MomentsMix, SlimConv2D, apply_in_turn, batch_norm)
+from arbitrary_style.model_config import SIZE_MULTIPLE
 
 
 def _styled_conv(name, filters, kernel_size, activation):
@@ -55,9 +55,7 @@ class Contract(Block):
         ]
 
     def call(self, inputs, training=None):
-        for conv in self.convs:
-            inputs = conv(inputs, training=training)
-        return inputs
+        return apply_in_turn(self.convs, inputs, training=training)
 
 
 class Residual(Block):
@@ -66,9 +64,7 @@ class Residual(Block):
         self.blocks = [ResidualBlock(int(alpha * 128), name=f"residual{i}") for i in range(1, 6)]
 
     def call(self, inputs, style_vector, moments=None):
-        for block in self.blocks:
-            inputs = block(inputs, style_vector, moments=moments)
-        return inputs
+        return apply_in_turn(self.blocks, inputs, style_vector, moments=moments)
 
 
 class Expand(Block):
@@ -83,17 +79,16 @@ class Expand(Block):
         ]
 
     def call(self, inputs, style_vector, moments=None):
-        for conv in self.convs:
-            inputs = conv(inputs, style_vector, moments=moments)
-        return inputs
+        return apply_in_turn(self.convs, inputs, style_vector, moments=moments)
 
 
 class StyleTransferNetwork(keras.Model):
     """T(content [B,H,W,3] in [0,1], style vector [B,100]) -> stylized [B,H,W,3] in [0,1].
 
-    Any H, W >= MIN_CONTENT_SIDE (16) works: the content is mirror-padded to a multiple of
-    4 and the output cropped back, which leaves multiples of 4 exactly as Magenta computes
-    them.
+    The content is mirror-padded to a multiple of 4 and the output cropped back, which
+    leaves multiples of 4 exactly as Magenta computes them. The network itself takes sides
+    of 9 pixels and more (8 and less fail in the contract path's mirror padding); the
+    inference API asks for MIN_CONTENT_SIDE (16).
     """
 
     def __init__(self, alpha=1.0, **kwargs):

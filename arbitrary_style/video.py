@@ -1,12 +1,10 @@
 """Video files through the stylize pipeline, decoded and encoded with PyAV (FFmpeg in its wheels).
 
-    summary = video.stylize_video(model, "clip.mp4", "out.mp4", style_vector)
+    summary = video.stylize_video(pipeline.Stylizer(model, vector, options), "clip.mp4",
+                                  "out.mp4")
 
-Frames are streamed (decoded, resized to `content_size` with image_io, stylized
-`batch_size` at a time by the model's batched `stylize`, or one at a time by tiles or
-with a stroke scale, as images are; encoded), so memory stays bounded whatever the clip's
-length. One style vector serves the whole clip; for strength < 1 it is blended with one
-content vector too, the mean over the first `CONTENT_VECTOR_FRAMES` frames. Each frame
+Frames are streamed (decoded, stylized by `pipeline.FrameStream`, encoded), so memory
+stays bounded whatever the clip's length. Each frame
 keeps its presentation time (same frame rate and count), the rotation of the display
 matrix is applied to the frames (they are stylized and written upright, with no rotation
 metadata), and the audio is copied packet for packet where the output container can hold
@@ -15,7 +13,6 @@ for GIF (a warning line says which). The output is written to a temporary file b
 target and renamed at the end (`atomic.atomic_file`): a failure or Ctrl-C leaves no output.
 """
 
-import itertools
 import pathlib
 import sys
 import time
@@ -23,7 +20,7 @@ import time
 import av
 import numpy as np
 
-from arbitrary_style import atomic, image_io, inference, progress_bar, temporal, tiling
+from arbitrary_style import atomic, image_io, progress_bar
 from arbitrary_style.errors import UserError
 
 # Output extension -> (container format, video encoder, pixel format, encoder options).
@@ -36,8 +33,6 @@ SAVE_FORMATS = {
 # Frames per network call: with the light graphs onnxruntime on 2 cores runs one frame
 # at a time fastest (see BUILD_NOTES), and memory stays lowest.
 DEFAULT_BATCH_SIZE = 1
-# The frames whose mean content vector a strength < 1 blends the style with.
-CONTENT_VECTOR_FRAMES = 4
 # A clip whose decoded frames end this many frame intervals before its stated duration is
 # reported as truncated.
 _TRUNCATION_SLACK_FRAMES = 2
@@ -89,11 +84,6 @@ def _first_frame(path):
         for frame in _video_frames(container, container.streams.video[0], None):
             return upright(frame)
     raise UserError(f"{path}: no video frame could be decoded (empty, truncated or corrupt)")
-
-
-def _stylized_size(frame, content_size):
-    """(width, height) of `frame` [H,W,3] after `--content_size`."""
-    return (image_io.limit_long_side(frame, content_size) if content_size else frame).shape[1::-1]
 
 
 def _encoded_size(width, height, pixel_format):
@@ -189,107 +179,26 @@ def _check_complete(container, video, count, last_time):
                         f"{stated:.2f} s (truncated or corrupt)")
 
 
-def _batches(frames, size):
-    batch = []
-    for frame in frames:
-        batch.append(frame)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-class MomentsSmoother:
-    """Temporal smoothing: an exponential moving average of the transformer's instance-norm
-    moments (the per-frame statistics that make a per-frame network flicker), reset at
-    scene cuts so that no statistics of one shot leak into the next.
-
-    Frame t is normalised with `s_t = factor * s_{t-1} + (1 - factor) * own_t` (one network
-    pass: `stylize_with_moments` mixes the given `s_{t-1}` with the frame's own moments).
-    """
-
-    def __init__(self, factor, cut_threshold=None):
-        if not 0.0 <= factor < 1.0:
-            raise ValueError(f"temporal smoothing must be in [0, 1), got {factor}")
-        self.factor = factor
-        self._is_cut = temporal.SceneCuts(cut_threshold)
-        self.state, self.cuts = None, 0
-
-    def stylize(self, model, pixels, content, vector, preserve_colors=False):
-        """Stylizes the consecutive frames `content` [B,H,W,3] (decoded as uint8 `pixels`),
-        one at a time so that each uses the moments up to the frame before it."""
-        stylized = []
-        for frame_pixels, frame in zip(pixels, content, strict=True):
-            if self._is_cut(frame_pixels):
-                self.state = None
-                self.cuts += 1
-            weight = 0.0 if self.state is None else self.factor
-            image, own = model.stylize_with_moments(
-                frame, vector, self.state, weight, preserve_colors=preserve_colors)
-            self.state = own if self.state is None else weight * self.state + (1 - weight) * own
-            stylized.append(image)
-        return np.stack(stylized)
-
-
-def _check_memory(path, first, size, alpha, budget, batch_size):
-    """Raises UserError when a batch of frames like `first`, stylized at `size`, would need
-    more than `budget` bytes (None: no limit)."""
-    needed = batch_size * inference.estimate_stylize_bytes(first.shape[1::-1], size, alpha)
-    if budget is not None and needed > budget:
-        raise UserError(f"{path}: stylizing {batch_size} frames of {size[0]}x{size[1]} at a "
-                        f"time needs about {needed / 2**20:.0f} MiB of memory, over the budget "
-                        "(--max_memory); use a smaller --content_size")
-
-
-def _check_consistency_memory(path, size, budget):
-    """Raises UserError when --temporal_consistency's whole-frame arrays for frames of `size`
-    (w, h) would need more than `budget` bytes (None: no limit)."""
-    needed = size[0] * size[1] * temporal.BYTES_PER_PIXEL
-    if budget is not None and needed > budget:
-        raise UserError(f"{path}: --temporal_consistency on frames of {size[0]}x{size[1]} "
-                        f"needs about {needed / 2**20:.0f} MiB of memory, over the budget "
-                        "(--max_memory); use a smaller --content_size")
-
-
-def stylize_video(model, content_path, output_path, style_vector, *, strength=1.0,
-                  content_size=None, style_size=inference.DEFAULT_STYLE_SIZE,
-                  preserve_colors=False, temporal_smoothing=0.0, temporal_consistency=False,
-                  tile=0, stroke_scale=1.0, batch_size=DEFAULT_BATCH_SIZE, max_memory=None,
+def stylize_video(stylizer, content_path, output_path, *, batch_size=DEFAULT_BATCH_SIZE,
                   progress=True):
-    """Stylizes the video `content_path` into `output_path` (.mp4, .webm or .gif); returns a
-    summary dict. `tile` and `stroke_scale` stylize each frame as `tiling.stylize` does an
-    image (one frame at a time); `temporal_consistency` blends each stylized frame with the
-    previous output warped along the motion (`temporal.MotionBlender`). Raises UserError
-    for unreadable, truncated or corrupt input, and when a batch of frames would need more
-    than `max_memory` bytes."""
+    """Stylizes the video `content_path` into `output_path` (.mp4, .webm or .gif) with a
+    `pipeline.Stylizer` (its options apply to each frame; see `pipeline.FrameStream`);
+    returns a summary dict. Raises UserError for unreadable, truncated or corrupt input,
+    and when frames would need more than the memory budget."""
     started = time.perf_counter()
     extension = pathlib.Path(output_path).suffix.lower()
     if extension not in SAVE_FORMATS:
         raise UserError(f"{output_path}: unsupported video output extension; use one of "
                         f"{', '.join(SAVE_FORMATS)}")
-    per_frame = bool(tile) or stroke_scale != 1.0
-    if per_frame and temporal_smoothing:
-        raise UserError("--temporal_smoothing cannot be combined with --tile or --stroke_scale")
-    blender = temporal.MotionBlender() if temporal_consistency else None
     first = _first_frame(content_path)
-    size = _stylized_size(first, content_size)
-    if min(size) < inference.MIN_CONTENT_SIDE:
-        raise UserError(f"{content_path}: frames are {size[0]}x{size[1]} pixels after "
-                        f"--content_size; each side must be at least {inference.MIN_CONTENT_SIDE}")
-    work = tiling.work_size(size, stroke_scale)
-    if tiling.one_pass(tile, work):  # Tiles bound a frame's memory themselves.
-        _check_memory(content_path, first, work, model.config.alpha, max_memory,
-                      1 if per_frame else batch_size)
-    if blender:
-        _check_consistency_memory(content_path, size, max_memory)
+    size = stylizer.frame_size(content_path, first, batch_size)
+    stream = stylizer.stream(batch_size)
     try:
         pathlib.Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"{output_path}: cannot create its directory "
                         f"({error.strerror or error})") from None
     count, last_time = 0, None
-    smoother = MomentsSmoother(temporal_smoothing) if temporal_smoothing else None
     with _open(content_path) as source:
         video = source.streams.video[0]
         video.thread_type = "AUTO"
@@ -301,33 +210,14 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
             try:
                 frames = _video_frames(source, video,
                                        output.audio_packet if source.streams.audio else None)
-                head = list(itertools.islice(frames, CONTENT_VECTOR_FRAMES))
-                vector = _clip_vector(model, head, style_vector, strength, style_size,
-                                      content_size)
-                for batch in _batches(itertools.chain(head, frames), batch_size):
-                    pixels = np.stack([upright(frame) for frame in batch])
-                    content = _frame_content(pixels, content_size)
-                    if smoother:
-                        stylized = smoother.stylize(model, pixels, content, vector,
-                                                    preserve_colors)
-                    elif per_frame:
-                        stylized = np.stack([tiling.stylize(
-                            model, frame, vector, tile=tile, stroke_scale=stroke_scale,
-                            preserve_colors=preserve_colors) for frame in content])
-                    else:
-                        stylized = model.stylize(content, vector, preserve_colors=preserve_colors)
-                    if blender:
-                        stylized = [blender(frame, image)
-                                    for frame, image in zip(content, stylized, strict=True)]
-                    encoded = np.round(np.clip(stylized, 0.0, 1.0) * 255.0).astype(np.uint8)
-                    for frame, image in zip(batch, encoded, strict=True):
-                        time_base = frame.time_base or video.time_base
-                        pts = (frame.pts if frame.pts is not None
-                               else round(count / (rate * time_base)))  # no timestamp: CFR
-                        output.write(image, pts, time_base)
-                        last_time = float(pts * time_base)
-                        count += 1
-                    bar.update(len(batch))
+                for frame, image in stream.frames((frame, upright(frame)) for frame in frames):
+                    time_base = frame.time_base or video.time_base
+                    pts = (frame.pts if frame.pts is not None
+                           else round(count / (rate * time_base)))  # no timestamp: CFR
+                    output.write(image, pts, time_base)
+                    last_time = float(pts * time_base)
+                    count += 1
+                    bar.update(1)
                 _check_complete(source, video, count, last_time)
                 output.close()
             except (av.FFmpegError, OSError) as error:
@@ -340,26 +230,11 @@ def stylize_video(model, content_path, output_path, style_vector, *, strength=1.
             "frames": count, "frame_rate": float(rate) if rate else None,
             "input_size": list(first.shape[1::-1]),
             "output_size": list(_encoded_size(*size, SAVE_FORMATS[extension][2])),
-            "audio": output.audio_action, "temporal_smoothing": temporal_smoothing,
-            "temporal_consistency": bool(blender), "tile": tile, "stroke_scale": stroke_scale,
-            "scene_cuts": smoother.cuts if smoother else None,
-            "consistency_restarts": blender.restarts if blender else None,
+            "audio": output.audio_action,
+            "temporal_smoothing": stylizer.options.temporal_smoothing,
+            "temporal_consistency": stylizer.options.temporal_consistency,
+            "tile": stylizer.options.tile, "stroke_scale": stylizer.options.stroke_scale,
+            "scene_cuts": stream.scene_cuts, "consistency_restarts": stream.restarts,
             "seconds": round(seconds, 3),
             "frames_per_second": round(count / seconds, 2) if seconds else None}
 
-
-def _frame_content(pixels, content_size):
-    """Upright uint8 frames [B,H,W,3] as float32 content, the long side limited to
-    `content_size`."""
-    content = pixels.astype(np.float32) / np.float32(255.0)
-    return image_io.limit_long_side(content, content_size) if content_size else content
-
-
-def _clip_vector(model, head, style_vector, strength, style_size, content_size):
-    """The clip's one vector: the style, blended for strength < 1 with the mean content
-    vector of its first frames `head` (none: a stream that broke off, reported later)."""
-    if strength >= 1.0 or not head:
-        return np.asarray(style_vector, np.float32)
-    content = _frame_content(np.stack([upright(frame) for frame in head]), content_size)
-    content_vector = np.mean(model.predict_style(content, style_size), axis=0)
-    return inference.apply_strength(style_vector, content_vector, strength)

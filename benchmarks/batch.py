@@ -57,10 +57,10 @@ def main():
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
 
-    from arbitrary_style import inference
+    from arbitrary_style import backends
     from arbitrary_style.weights import store
 
-    inference.load(store.resolve_weights(None), "auto")  # warm cache: light graphs built
+    backends.load(store.resolve_weights(None), "auto")  # warm cache: light graphs built
     style = SHARED / "style" / "La_forma.jpg"
     common = ["--styles", str(style), "--content_size", str(args.size)]
     python = sys.executable

@@ -17,7 +17,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from arbitrary_style import image_io, inference
+from arbitrary_style import backends, image_io, pipeline
 from arbitrary_style.losses import LossConfig, StyleLoss
 from arbitrary_style.optimize import optimize_image
 from arbitrary_style.weights import store
@@ -41,7 +41,7 @@ def main():
     parser.add_argument("--tile", type=int, default=200, help="contact-sheet cell size")
     args = parser.parse_args()
 
-    model = inference.load(store.resolve_weights(None))
+    model = backends.load(store.resolve_weights(None))
     loss = StyleLoss(LossConfig("vgg19"))
     rows = []
     print("| content | style | fast: content | fast: style | Gatys: content | Gatys: style "
@@ -49,7 +49,7 @@ def main():
     for content_path, style_path in args.pair:
         content = image_io.limit_long_side(image_io.load_image(content_path), args.size)
         style = image_io.load_image(style_path)
-        fast = inference.stylize(model, content, inference.style_vector(model, [style]))
+        fast = pipeline.Stylizer(model, model.predict_style(style)).array(content)
         style = image_io.limit_long_side(style, args.size)
         started = time.perf_counter()
         gatys, _ = optimize_image(content, [style], loss=loss, steps=args.steps)

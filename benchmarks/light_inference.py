@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/light_inference.py [--weights DIR] [--sizes 256,512,1024,2048]
 
 Three stylizers of one model, in one process, interleaved, median of --repeats: the light
-path (`arbitrary_style.light`: its graphs compute the final conv on pixel blocks),
+path (`arbitrary_style.backends.light`: its graphs compute the final conv on pixel blocks),
 onnxruntime on the plain tf2onnx conversion of the same Keras model (`plain-onnx`: what
 any user converting the model gets), and the Keras model on TensorFlow. Wall and CPU time
 per stylization, and the transformer's achieved GFLOP/s (FLOPs counted from the Keras
@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from arbitrary_style import light
+from arbitrary_style.backends import light, light_graphs
 from arbitrary_style.layers import SlimConv2D
 from arbitrary_style.weights import store
 
@@ -85,8 +85,8 @@ def main():
     model = store.load_model(weights)
     config = store.read_config(weights)[0]
     plain_dir = tempfile.mkdtemp(prefix="plain-onnx-")
-    light.write_graphs(model, plain_dir, blocked_output_conv=False)
-    stylizers = {"light": light.LightModel.build(weights, model).stylize,
+    light_graphs.write_graphs(model, plain_dir, blocked_output_conv=False)
+    stylizers = {"light": light.build(weights, model).stylize,
                  "plain-onnx": light.LightModel(plain_dir, config).stylize,
                  "tensorflow": model.stylize}
     vector = np.random.default_rng(0).random(100, np.float32)

@@ -15,7 +15,7 @@ import pathlib
 import numpy as np
 from PIL import Image, ImageDraw
 
-from arbitrary_style import image_io, inference, tiling
+from arbitrary_style import backends, image_io, memory, pipeline
 from arbitrary_style.weights import store
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "images"
@@ -26,7 +26,7 @@ SCALES = [0.5, 1, 2, 4]
 def no_detail(model, content, vector, scale):
     """S without the detail step: stylize a resized copy, resize the result back."""
     height, width = content.shape[:2]
-    small = image_io.resize(content, tiling.work_size((width, height), scale))
+    small = image_io.resize(content, memory.work_size((width, height), scale))
     return image_io.resize(model.stylize(small, vector), (width, height), Image.BICUBIC)
 
 
@@ -40,15 +40,15 @@ def main():
     parser.add_argument("--max_memory", type=int, default=8 << 30,
                         help="bytes; S=0.5 at 2048 px needs ~7 GiB whole, else it is tiled")
     args = parser.parse_args()
-    model = inference.load(store.resolve_weights(None))
+    model = backends.load(store.resolve_weights(None))
     vector = model.predict_style(image_io.load_image(args.style))
     labels = [f"S={s}" for s in SCALES] + ["S=2, no detail"]
     rows = []
     for name in CONTENTS:
         photo = image_io.load_image(SHARED / "content" / name)
         content = image_io.resize(photo, (args.size, args.size), Image.BICUBIC)
-        cells = [inference.stylize(model, content, vector, stroke_scale=s,
-                                   max_memory=args.max_memory) for s in SCALES]
+        cells = [pipeline.Stylizer(model, vector, pipeline.StylizeOptions(
+            stroke_scale=s, max_memory=args.max_memory)).array(content) for s in SCALES]
         cells.append(no_detail(model, content, vector, 2))
         top = (args.size - args.crop) // 2
         rows.append(np.concatenate([c[top:top + args.crop, top:top + args.crop]
@@ -72,9 +72,10 @@ def detail_grid(model, vector, output):
     rows = []
     for name in CONTENTS:
         content = image_io.load_image(SHARED / "content" / name)
-        rows.append(np.concatenate([content, inference.stylize(model, content, vector),
-                                    inference.stylize(model, content, vector, stroke_scale=2),
-                                    no_detail(model, content, vector, 2)], axis=1))
+        rows.append(np.concatenate([
+            content, pipeline.Stylizer(model, vector).array(content),
+            pipeline.Stylizer(model, vector, pipeline.StylizeOptions(stroke_scale=2)).array(
+                content), no_detail(model, content, vector, 2)], axis=1))
     grid = np.concatenate(rows, axis=0)
     image_io.save_image(image_io.resize(grid, (grid.shape[1] * 2, grid.shape[0] * 2),
                                         Image.NEAREST), output)

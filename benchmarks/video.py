@@ -27,7 +27,7 @@ import av
 import numpy as np
 
 import flicker
-from arbitrary_style import image_io, inference, video
+from arbitrary_style import backends, image_io, pipeline, video
 from arbitrary_style.weights import store
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -71,8 +71,8 @@ def profile(clip, batch_sizes):
             return [video.upright(f) for f in container.decode(video=0)]
 
     frames, decode_s = timed(decode)
-    model = inference.load(store.resolve_weights(None))
-    vector = inference.style_vector(model, [image_io.load_image(flicker.STYLE)])
+    model = backends.load(store.resolve_weights(None))
+    vector = pipeline.style_vector(model, [(flicker.STYLE, 1.0)])
     content = np.stack(frames).astype(np.float32) / 255
     print(f"  decode + RGB: {1000 * decode_s / len(frames):.1f} ms/frame")
     stylized = None
@@ -84,8 +84,8 @@ def profile(clip, batch_sizes):
         print(f"  network, batch {batch}: {1000 * seconds / len(frames):.1f} ms/frame "
               f"({len(frames) / seconds:.1f} frames/s)")
     batch = video.DEFAULT_BATCH_SIZE
-    chunks, round_s = timed(lambda: [np.round(np.clip(stylized[i:i + batch], 0, 1) * 255)
-                                     .astype(np.uint8) for i in range(0, len(stylized), batch)])
+    chunks, round_s = timed(lambda: [image_io.to_uint8(stylized[i:i + batch])
+                                     for i in range(0, len(stylized), batch)])
     print(f"  8-bit rounding (batches of {batch}): {1000 * round_s / len(frames):.1f} ms/frame")
     _, codec, _, options = video.SAVE_FORMATS[".mp4"]
     with tempfile.TemporaryDirectory() as scratch:

@@ -15,9 +15,9 @@ its `serving_default` uses the published module's names (`placeholder`, `placeho
 """
 
 import tensorflow as tf
-from arbitrary_style import cli
-from export.saved_model import (IMAGES, StylizationModule, command, define_flags,
-                                save_atomically)
+
+from arbitrary_style import cli, signatures
+from export.saved_model import StylizationModule, command, define_flags, save_atomically
 
 
 class HubModule(StylizationModule):
@@ -33,8 +33,9 @@ class HubModule(StylizationModule):
                 content, style = content
             return [stylize(content, style)["stylized"]]
 
-        call.get_concrete_function(IMAGES, IMAGES)
-        call.get_concrete_function([IMAGES, IMAGES])
+        images = signatures.image_spec()
+        call.get_concrete_function(images, images)
+        call.get_concrete_function([images, images])
         self.__call__ = call
 
 

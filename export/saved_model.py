@@ -2,6 +2,8 @@
 
   python -m export.saved_model --weights magenta-mobile --output exported/saved_model
 
+`--output` is the SavedModel directory to write.
+
 Signatures (images float32 NHWC in [0, 1], any batch and size):
   serving_default(placeholder, placeholder_1) -> {"output_0"}  the published TF-Hub module's
       names (magenta/arbitrary-image-stylization-v1-256): content, style -> stylized
@@ -16,14 +18,10 @@ import pathlib
 import tensorflow as tf
 from absl import flags
 
-from arbitrary_style import atomic, cli
+from arbitrary_style import atomic, cli, common_flags, signatures
 from arbitrary_style.errors import UserError
-from arbitrary_style.transformer import STYLE_VECTOR_SIZE
+from arbitrary_style.model_config import STYLE_VECTOR_SIZE
 from arbitrary_style.weights import store
-
-IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32)
-VECTORS = tf.TensorSpec([None, STYLE_VECTOR_SIZE], tf.float32)
-
 
 class StylizationModule(tf.Module):
     """The two networks behind three tf.functions with fully dynamic shapes.
@@ -35,25 +33,17 @@ class StylizationModule(tf.Module):
 
     def __init__(self, model):
         super().__init__(name="arbitrary_style")
-        predictor, transformer = model.predictor, model.transformer
-        self.model_variables = list(predictor.weights) + list(transformer.weights)
+        self.model_variables = list(model.predictor.weights) + list(model.transformer.weights)
         self.backbone = tf.Variable(model.config.backbone, trainable=False, name="backbone")
         self.alpha = tf.Variable(model.config.alpha, trainable=False, name="alpha")
+        predict_style = signatures.predict_function(model, output="style_vector")
+        transfer = signatures.transfer_function(model, output="stylized")
 
-        @tf.function(input_signature=[IMAGES])
-        def predict_style(style):
-            return {"style_vector": predictor(style, training=False)}
-
-        @tf.function(input_signature=[IMAGES, VECTORS])
-        def transfer(content, style_vector):
-            vectors = tf.broadcast_to(style_vector, [tf.shape(content)[0], STYLE_VECTOR_SIZE])
-            return {"stylized": transformer(content, vectors, training=False)}
-
-        @tf.function(input_signature=[IMAGES, IMAGES])
+        @tf.function(input_signature=[signatures.image_spec(), signatures.image_spec()])
         def stylize(content, style):
             return transfer(content, predict_style(style)["style_vector"])
 
-        @tf.function(input_signature=[IMAGES, IMAGES])
+        @tf.function(input_signature=[signatures.image_spec(), signatures.image_spec()])
         def serving_default(placeholder, placeholder_1):
             """`stylize` under the published module's names, for its TF Serving clients."""
             return {"output_0": stylize(placeholder, placeholder_1)["stylized"]}
@@ -73,25 +63,17 @@ class MagentaGraphsModule(tf.Module):
 
     def __init__(self, model, specs):
         super().__init__(name="arbitrary_style_magenta")
-        predictor, transformer = model.predictor, model.transformer
-        self.model_variables = list(predictor.weights) + list(transformer.weights)
+        self.model_variables = list(model.predictor.weights) + list(model.transformer.weights)
         (style_name,), (vector_name,) = (list(part) for part in specs["predict"])
         (content_name, given_name), (stylized_name,) = (list(part) for part in specs["transfer"])
-        vector_spec = tf.TensorSpec([None, 1, 1, STYLE_VECTOR_SIZE], tf.float32, name=given_name)
-
-        @tf.function(input_signature=[tf.TensorSpec(IMAGES.shape, tf.float32, name=style_name)])
-        def predict_style(style):
-            vectors = predictor(style, training=False)
-            return {vector_name: tf.reshape(vectors, [-1, 1, 1, STYLE_VECTOR_SIZE])}
-
-        @tf.function(input_signature=[tf.TensorSpec(IMAGES.shape, tf.float32, name=content_name),
-                                      vector_spec])
-        def transfer(content, style_vector):
-            vectors = tf.broadcast_to(tf.reshape(style_vector, [-1, STYLE_VECTOR_SIZE]),
-                                      [tf.shape(content)[0], STYLE_VECTOR_SIZE])
-            return {stylized_name: transformer(content, vectors, training=False)}
-
-        self.predict_style, self.transfer = predict_style, transfer
+        magenta_vector = (-1, 1, 1, STYLE_VECTOR_SIZE)
+        self.predict_style = signatures.predict_function(
+            model, signatures.image_spec(name=style_name), output=vector_name,
+            vector_shape=magenta_vector)
+        self.transfer = signatures.transfer_function(
+            model, signatures.image_spec(name=content_name),
+            signatures.vector_spec(name=given_name, shape=(None, *magenta_vector[1:])),
+            output=stylized_name)
 
 
 def export_magenta_graphs(model, output, specs):
@@ -119,9 +101,7 @@ def export_saved_model(model, output, *, overwrite=False):
 
 
 def define_flags():
-    flags.DEFINE_string("weights", None, "Weights to export: a cache name or a weights "
-                        "directory (default: the cached default weights).")
-    flags.DEFINE_string("output", None, "The SavedModel directory to write.")
+    common_flags.define("weights", "output")
     flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
 
 

@@ -65,10 +65,9 @@ import sys
 
 from absl import flags
 
-from arbitrary_style import atomic, cli
+from arbitrary_style import atomic, cli, common_flags
 from arbitrary_style.errors import UserError
-from arbitrary_style.model import DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE
-from arbitrary_style.transformer import STYLE_VECTOR_SIZE
+from arbitrary_style.model_config import DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE, STYLE_VECTOR_SIZE
 from arbitrary_style.weights import store
 
 QUANTIZATIONS = ("float32", "float16", "uint8")
@@ -373,10 +372,7 @@ def define_flags():
     flags.DEFINE_bool("setup", False, "Create the TF.js converter's virtualenv at "
                       "$ARBITRARY_STYLE_HOME/tfjs-converter (needs the network; idempotent) "
                       "and print its python's path.")
-    flags.DEFINE_string("weights", None, "Weights to export: a cache name or a weights "
-                        "directory (default: the cached default weights).")
-    flags.DEFINE_string("output", None, "The directory to write (predict/, transfer/, "
-                        "export.json).")
+    common_flags.define("weights", "output")
     flags.DEFINE_string("quantization", DEFAULT_QUANTIZATION,
                         f"Weight storage: {', '.join(QUANTIZATIONS)}. float32 matches the Keras "
                         "model (stylized pixels within 2e-5); float16 halves the download, "

@@ -57,11 +57,10 @@ import tensorflow as tf
 from absl import flags
 
 import arbitrary_style
-from arbitrary_style import atomic, cli, image_io, quiet_tensorflow
+from arbitrary_style import atomic, cli, common_flags, image_io, quiet_tensorflow, signatures
 from arbitrary_style.errors import UserError
 from arbitrary_style.image_io import resize_short_side
-from arbitrary_style.model_config import MIN_CONTENT_SIDE
-from arbitrary_style.transformer import SIZE_MULTIPLE, STYLE_VECTOR_SIZE
+from arbitrary_style.model_config import MIN_CONTENT_SIDE, SIZE_MULTIPLE, STYLE_VECTOR_SIZE
 from arbitrary_style.weights import store
 from export import tflite_metadata
 
@@ -144,20 +143,12 @@ class _Networks(tf.Module):
     def __init__(self, model, style_size, content_size):
         super().__init__()
         self.tf_variables = [v.value for v in model.variables.values()]
-
-        def predict(style_image):
-            vector = model.predictor(style_image, training=False)
-            return {"style_vector": tf.reshape(vector, VECTOR_SHAPE)}
-
-        def transfer(content_image, style_vector):
-            vector = tf.reshape(style_vector, [1, STYLE_VECTOR_SIZE])
-            return {"stylized_image": model.transformer(content_image, vector, training=False)}
-
-        self.predict = tf.function(predict, input_signature=[
-            tf.TensorSpec([1, style_size, style_size, 3], tf.float32)])
-        self.transfer = tf.function(transfer, input_signature=[
-            tf.TensorSpec([1, content_size, content_size, 3], tf.float32),
-            tf.TensorSpec(VECTOR_SHAPE, tf.float32)])
+        self.predict = signatures.predict_function(
+            model, signatures.image_spec("style_image", style_size, batch=1),
+            output="style_vector", vector_shape=VECTOR_SHAPE)
+        self.transfer = signatures.transfer_function(
+            model, signatures.image_spec("content_image", content_size, batch=1),
+            signatures.vector_spec("style_vector", VECTOR_SHAPE), output="stylized_image")
 
 
 # The transfer model's ops kept in float32 in int8 (see the module doc): the conditional
@@ -321,8 +312,7 @@ class TFLiteModel:
 
 def define_flags():
     """Defines the command's flags (only when it runs as a command)."""
-    flags.DEFINE_string("weights", None, "Weights: a cache name or a weights directory. Default: "
-                        "the cached default weights.")
+    common_flags.define("weights")
     flags.DEFINE_string("output_dir", None, "Directory for the .tflite files (created if missing; "
                         "files of the same names are replaced).")
     flags.DEFINE_multi_string("quantization", [",".join(DEFAULT_QUANTIZATIONS)],

@@ -32,7 +32,7 @@ def imported_model():
 def weights_home(tmp_path_factory, imported_model):
     """An $ARBITRARY_STYLE_HOME whose cache holds the default weights and their light
     (onnxruntime) graphs, built once per session."""
-    from arbitrary_style import light
+    from arbitrary_style.backends import light_graphs
     from arbitrary_style.weights import store
 
     home = tmp_path_factory.mktemp("arbitrary_style_home")
@@ -40,7 +40,7 @@ def weights_home(tmp_path_factory, imported_model):
     os.environ["ARBITRARY_STYLE_HOME"] = str(home)
     try:
         store.save_model(imported_model, store.cache_dir(store.DEFAULT_WEIGHTS), source="tests")
-        light.build_graphs(store.cache_dir(store.DEFAULT_WEIGHTS), imported_model)
+        light_graphs.build_graphs(store.cache_dir(store.DEFAULT_WEIGHTS), imported_model)
     finally:
         if previous is None:
             del os.environ["ARBITRARY_STYLE_HOME"]
@@ -82,3 +82,27 @@ def user_environment(**extra):
     """os.environ without QUIETING_VARIABLES, plus `extra`: for commands run as a user would."""
     return {**{k: v for k, v in os.environ.items() if k not in QUIETING_VARIABLES}, **extra}
 
+
+
+def stylizer(model, vector, **options):
+    """The pipeline's Stylizer of `model` and `vector` with `StylizeOptions(**options)`."""
+    from arbitrary_style import pipeline
+
+    return pipeline.Stylizer(model, vector, pipeline.StylizeOptions(**options))
+
+
+def style_vector_of(model, paths, weights=None):
+    """The blended style vector of style image files (`pipeline.style_vector`)."""
+    from arbitrary_style import pipeline
+
+    weights = weights or [1.0] * len(paths)
+    return pipeline.style_vector(model, list(zip(paths, weights, strict=True)))
+
+
+def stylize_video(model, content, output, vector, *, batch_size=1, progress=False,
+                  **options):
+    """`video.stylize_video` with `stylizer(model, vector, **options)`."""
+    from arbitrary_style import video
+
+    return video.stylize_video(stylizer(model, vector, **options), content, output,
+                               batch_size=batch_size, progress=progress)

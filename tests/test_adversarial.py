@@ -7,20 +7,21 @@ real image. Cases refused while parsing flags or before the model loads cost ~2 
 """
 
 import io
-import math
 import os
 import pathlib
 import shutil
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from arbitrary_style import image_io, model as model_lib, stylize, tiling
+from arbitrary_style import image_io, memory
 from arbitrary_style.errors import UserError
-from arbitrary_style.inference import parse_styles, plan_outputs
-from arbitrary_style.stylize import styles_from_flags
+from arbitrary_style.specs import parse_styles, plan_outputs, styles_from_flags
+from arbitrary_style.style_vectors import blend_style_vectors
 from test_stylize_cli import (CONTENT, STYLE_A, STYLE_B, assert_one_error_line, copy_file,
                               describe, our_stderr_lines, run_cli, snapshot)
 
@@ -189,7 +190,7 @@ def test_styles_from_flags_pairs_style_and_weights():
 
 def test_blend_with_huge_weights_stays_finite():
     vectors = np.stack([np.full(100, 3.0), np.full(100, -1.0)]).astype(np.float32)
-    blended = model_lib.blend_style_vectors(vectors, [1e308, 1e308])
+    blended = blend_style_vectors(vectors, [1e308, 1e308])
     assert np.all(np.isfinite(blended)) and np.allclose(blended, 1.0)
 
 
@@ -209,12 +210,42 @@ def test_fifo_is_refused_without_opening_it(tmp_path):
     assert image_io.probe_size(pipe) is None
 
 
-def test_memory_estimate_matches_the_measurement():
-    # Measured peak: light path 293 B/px (alpha 0.25); Keras path ~515-525 B/px (alpha 1.0).
-    per_pixel = model_lib.estimate_stylize_bytes((0, 0), (1000, 1000), 1.0) / 1e6
-    assert 525 <= per_pixel <= 700
-    assert math.isclose(model_lib.estimate_stylize_bytes((0, 0), (1000, 1000), 0.25) / 1e6,
-                        293, rel_tol=0.05)
+_PEAK_SCRIPT = """
+import sys
+import numpy as np
+from arbitrary_style import backends, memory, pipeline
+from arbitrary_style.weights import builtin
+
+
+def status(field):  # kB
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) for line in lines if line.startswith(field))
+
+
+side = int(sys.argv[1])
+model = backends.load(builtin.directory(), "light")
+stylizer = pipeline.Stylizer(model, np.zeros(100, np.float32))
+stylizer.array(np.zeros((64, 64, 3), np.float32))  # sessions and arenas set up
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # the peak RSS (VmHWM) starts again from the current RSS
+before = status("VmRSS:")
+pixels = np.random.default_rng(0).integers(0, 256, (side, side, 3), np.uint8)
+stylizer.array(pixels.astype(np.float32) / 255)  # decoding's copies, then one pass
+peak = (status("VmHWM:") - before) * 1024
+print(peak, memory.estimate_stylize_bytes((side, side), (side, side), model.config.alpha))
+"""
+
+
+@pytest.mark.parametrize("side", [512, 1024])
+def test_memory_estimate_covers_the_measured_peak(side):
+    """The plan's estimate is an upper bound of a real stylization's peak (the growth of a
+    fresh process's peak RSS over one light pass and loading's copies), and not a loose one."""
+    result = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(side)],
+                            capture_output=True, text=True, timeout=300,
+                            cwd=pathlib.Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    peak, estimate = map(int, result.stdout.split())
+    assert peak <= estimate <= 1.5 * peak, (peak / side**2, estimate / side**2)
 
 
 # --- reliability round 3 (issue 24): in-process checks --------------------------------
@@ -230,10 +261,10 @@ def test_a_gif_bomb_in_a_folder_is_an_image_that_load_image_refuses(tmp_path):
 
 
 def test_a_tile_as_large_as_the_image_is_one_pass():
-    whole = tiling.plan((256, 256), (256, 256), 0.25, budget=10**9)
+    whole = memory.plan((256, 256), (256, 256), 0.25, budget=10**9)
     for tile in (256, 8192, 10**20):
-        assert tiling.plan((256, 256), (256, 256), 0.25, budget=10**9, tile=tile) == whole
-    assert tiling.plan((600, 600), (600, 600), 0.25, tile=512).tiles == 4
+        assert memory.plan((256, 256), (256, 256), 0.25, budget=10**9, tile=tile) == whole
+    assert memory.plan((600, 600), (600, 600), 0.25, tile=512).tiles == 4
 
 
 def test_a_forced_tile_over_the_budget_says_so(tmp_path):
@@ -241,12 +272,12 @@ def test_a_forced_tile_over_the_budget_says_so(tmp_path):
     that (it used to report the whole image's smaller need as over the budget)."""
     path = _png(tmp_path / "big.png", (2048, 2048))
     side = (2048, 2048)
-    whole = model_lib.estimate_stylize_bytes(side, side, 0.25)
-    least_tiled = min(tiling.tiled_bytes(side, side, side, 2000, thumbnail, 0.25)
-                      for thumbnail in tiling.THUMBNAIL_SIZES)
+    whole = memory.estimate_stylize_bytes(side, side, 0.25)
+    least_tiled = min(memory.tiled_bytes(side, side, side, 2000, thumbnail, 0.25)
+                      for thumbnail in memory.THUMBNAIL_SIZES)
     assert whole < least_tiled
     with pytest.raises(UserError, match="by tiles of 2000 pixels .* smaller --tile"):
-        stylize.check_memory(path, 0.25, 0, (whole + least_tiled) // 2, tile=2000)
+        memory.plan_file(path, 0.25, 0, (whole + least_tiled) // 2, tile=2000)
 
 
 def test_default_output_names_fit_the_file_system(tmp_path):

@@ -24,9 +24,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
 from arbitrary_style import atomic
-from arbitrary_style.batch import pipeline
+from arbitrary_style.batch import transforms
 from arbitrary_style.batch.__main__ import _absolute, counters, outcome, processes_per_machine
-from conftest import CONTENT_DIR, STYLE_DIR, image_paths
+from conftest import CONTENT_DIR, STYLE_DIR, image_paths, style_vector_of, stylizer
 
 STYLES = image_paths(STYLE_DIR)
 STYLE_SPEC = f"{STYLES[0]}:0.7,{STYLES[1]}:0.3"
@@ -127,7 +127,7 @@ def test_outputs_equal_the_stylize_command(batch_job, stylize_job, folder):
 def test_failures_file_lists_each_bad_input_once(batch_job, stylize_job):
     _, output, _ = batch_job
     reference, _ = stylize_job
-    lines = (output / pipeline.FAILURES_FILE).read_text().splitlines()
+    lines = (output / transforms.FAILURES_FILE).read_text().splitlines()
     failures = sorted((json.loads(line) for line in lines), key=lambda f: f["input"])
     expected = sorted(reference["failed"], key=lambda f: f["content"])
     assert [f["input"] for f in failures] == [f["content"] for f in expected]
@@ -143,7 +143,7 @@ def test_summary_counts_and_no_temporaries(batch_job):
     assert summary["worker_threads"] == max(1, len(os.sched_getaffinity(0)) // 2)
     assert summary["images_per_second"] == pytest.approx(27 / summary["seconds"], rel=0.01)
     assert temporaries(output) == []
-    settings = json.loads((output / pipeline.SETTINGS_FILE).read_text())
+    settings = json.loads((output / transforms.SETTINGS_FILE).read_text())
     assert settings["strength"] == 0.8 and settings["content_size"] == 100
 
 
@@ -208,7 +208,7 @@ def test_killed_job_resumes_and_writes_each_output_once(tmp_path, weights_home):
     assert sorted(after) == sorted(f"{p.name}.png" for p in photos.iterdir())
     assert all(after[name] == stat for name, stat in before.items())  # not rewritten
     assert temporaries(output) == []
-    assert (output / pipeline.FAILURES_FILE).read_text() == ""
+    assert (output / transforms.FAILURES_FILE).read_text() == ""
     for name in after:
         assert load(output / name).shape[:2] == load(photos / name[:-4]).shape[:2]
 
@@ -233,12 +233,12 @@ def test_style_per_input(folder, weights_home, tmp_path):
                             weights_home)
         assert result.returncode == 0, result.stderr
         for content in group:
-            ours = output / pipeline.output_name(str(content), None, "png", spec)
+            ours = output / transforms.output_name(str(content), None, "png", spec)
             np.testing.assert_array_equal(load(ours),
                                           load(reference / f"{content.stem}_stylized.png"))
     assert len(outputs(output)) == 3  # contents[0] twice, under two names
     failures = [json.loads(line)
-                for line in (output / pipeline.FAILURES_FILE).read_text().splitlines()]
+                for line in (output / transforms.FAILURES_FILE).read_text().splitlines()]
     errors = {f["input"]: f["error"] for f in failures}
     assert sorted(errors) == sorted([str(folder / "empty.jpg"), str(tmp_path / "missing.jpg"),
                                      str(contents[2]), "one column"])
@@ -248,7 +248,7 @@ def test_style_per_input(folder, weights_home, tmp_path):
 
 
 def test_tiles_and_stroke_scale_as_in_the_stylize_command(weights_home, tmp_path):
-    """--tile and --stroke_scale reach inference.stylize as in the stylize command: the same
+    """--tile and --stroke_scale reach the pipeline as in the stylize command: the same
     pixels, and the stylize command's JSON says the image was tiled."""
     photos = make_folder(tmp_path / "photos", 2, [(600, 450)])
     flags = ["--styles", STYLES[0], "--content_size", "0", "--tile", "256",
@@ -268,13 +268,13 @@ def test_tiles_and_stroke_scale_as_in_the_stylize_command(weights_home, tmp_path
 
 
 def test_output_names():
-    assert pipeline.output_name("/in/a/x.jpg", "/in/", "png") == "a/x.jpg.png"
-    listed = pipeline.output_name("gs://b/p/x.jpg", None, "webp")
+    assert transforms.output_name("/in/a/x.jpg", "/in/", "png") == "a/x.jpg.png"
+    listed = transforms.output_name("gs://b/p/x.jpg", None, "webp")
     assert listed.startswith("x-") and listed.endswith(".webp")
-    assert listed != pipeline.output_name("gs://b/q/x.jpg", None, "webp")
-    assert pipeline.output_name("/x.jpg", None, "png", "s.jpg") != pipeline.output_name(
+    assert listed != transforms.output_name("gs://b/q/x.jpg", None, "webp")
+    assert transforms.output_name("/x.jpg", None, "png", "s.jpg") != transforms.output_name(
         "/x.jpg", None, "png", "t.jpg")
-    assert pipeline.glob_root("gs://b/photos/*/x*.jpg") == "gs://b/photos/"
+    assert transforms.glob_root("gs://b/photos/*/x*.jpg") == "gs://b/photos/"
 
 
 def test_help_is_fast_and_imports_neither_beam_nor_tensorflow():
@@ -333,10 +333,10 @@ class FakeRemoteFileSystem(LocalFileSystem):
 
 def test_remote_uris_from_a_list_file(tmp_path, weights_home, monkeypatch):
     """A list of fake:// URIs stylized in-process into a fake:// output, through
-    FileSystems only; equal to inference.stylize on the local files."""
+    FileSystems only; equal to the pipeline's Stylizer on the local files."""
     import apache_beam as beam
 
-    from arbitrary_style import image_io, inference
+    from arbitrary_style import backends, image_io
     from arbitrary_style.weights import store
 
     monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
@@ -348,7 +348,7 @@ def test_remote_uris_from_a_list_file(tmp_path, weights_home, monkeypatch):
     output.mkdir()
     stale = output / f"{atomic.PREFIX}1-0-new-x.png"  # left by a killed writer
     stale.write_bytes(b"")
-    model = inference.load(store.resolve_weights(None))
+    model = backends.load(store.resolve_weights(None))
     options = {"strength": 1.0, "content_size": 0, "style_size": 256, "preserve_colors": True,
                "tile": 0, "stroke_scale": 1.0}
     job = {"output": remote(output), "format": "png", "backend": "auto", "weights": None,
@@ -356,25 +356,25 @@ def test_remote_uris_from_a_list_file(tmp_path, weights_home, monkeypatch):
            "style_per_input": None,
            "input": remote(tmp_path / "list.txt"),
            "root": None, "is_list": True, "options": options,
-           "vector": pipeline.style_vector(model, remote(STYLES[0]), 256, 10**8)}
-    pipeline.remove_temporaries(job["output"])
+           "vector": transforms.style_vector(model, remote(STYLES[0]), 256, 10**8)}
+    transforms.remove_temporaries(job["output"])
     assert not stale.exists()
 
     beam_pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
-    pipeline.build(beam_pipeline, job)
+    transforms.build(beam_pipeline, job)
     result = beam_pipeline.run()
     result.wait_until_finish()
     assert counters(result) == {"done": 3, "skipped": 0, "failed": 1,  # the repeated line once
                                 "unwritten": 0}
-    vector = inference.style_vector(model, [image_io.load_image(STYLES[0])])
+    vector = style_vector_of(model, [STYLES[0]])
     for source in sources[:3]:
-        name = pipeline.output_name(source, None, "png")
+        name = transforms.output_name(source, None, "png")
         content = image_io.load_image(photos / source.rsplit("/", 1)[1])
-        expected = inference.stylize(model, content, vector, **options)
+        expected = stylizer(model, vector, **options).array(content)
         image_io.save_image(expected, tmp_path / name)
         np.testing.assert_array_equal(load(output / name), load(tmp_path / name))
     assert len(outputs(output)) == 3 and temporaries(output) == []
-    failures = [json.loads(line) for line in (output / pipeline.FAILURES_FILE).open()]
+    failures = [json.loads(line) for line in (output / transforms.FAILURES_FILE).open()]
     assert [f["input"] for f in failures] == [sources[3]]
     assert failures[0]["error"].startswith(f"{sources[3]}: cannot read (")  # not the scratch copy
 
@@ -395,16 +395,16 @@ def test_processes_per_machine(args, processes):
 def test_worker_resources_share_the_machine(monkeypatch):
     """Threads and memory budget per worker: the CPUs and memory shared among the worker
     processes of a machine; given values win."""
-    from arbitrary_style import stylize
+    from arbitrary_style import memory
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
-    monkeypatch.setattr(stylize, "available_memory", lambda: 10 * 2**30)
-    budget = int(10 * 2**30 * stylize.DEFAULT_MEMORY_SHARE)
-    assert pipeline.worker_resources(1) == (0, budget)  # all CPUs: onnxruntime's default
-    assert pipeline.worker_resources(2) == (4, budget // 2)
-    assert pipeline.worker_resources(0) == (1, budget // 8)  # one process per CPU
-    assert pipeline.worker_resources(16) == (1, budget // 16)
-    assert pipeline.worker_resources(2, threads=3, budget=123) == (3, 123)
+    monkeypatch.setattr(memory, "available_memory", lambda: 10 * 2**30)
+    budget = int(10 * 2**30 * memory.DEFAULT_MEMORY_SHARE)
+    assert transforms.worker_resources(1) == (0, budget)  # all CPUs: onnxruntime's default
+    assert transforms.worker_resources(2) == (4, budget // 2)
+    assert transforms.worker_resources(0) == (1, budget // 8)  # one process per CPU
+    assert transforms.worker_resources(16) == (1, budget // 16)
+    assert transforms.worker_resources(2, threads=3, budget=123) == (3, 123)
 
 
 # --- reliability round 3 (issue 24) ----------------------------------------------------
@@ -414,23 +414,23 @@ def run_in_process(job_changes, weights_home, monkeypatch):
     64-pixel content); its (counters, failures.jsonl entries by input)."""
     import apache_beam as beam
 
-    from arbitrary_style import inference
+    from arbitrary_style import backends
     from arbitrary_style.weights import store
 
     monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
-    model = inference.load(store.resolve_weights(None))
+    model = backends.load(store.resolve_weights(None))
     options = {"strength": 1.0, "content_size": 64, "style_size": 256,
                "preserve_colors": False, "tile": 0, "stroke_scale": 1.0}
     job = {"format": "png", "backend": "auto", "weights": None, "processes": 1,
            "worker_threads": 0, "max_memory": None, "max_pixels": 10**8,
            "style_per_input": None, "input": None, "root": None, "is_list": False,
-           "options": options, "vector": pipeline.style_vector(model, str(STYLES[0]), 256,
+           "options": options, "vector": transforms.style_vector(model, str(STYLES[0]), 256,
                                                                10**8), **job_changes}
     beam_pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
-    pipeline.build(beam_pipeline, job)
+    transforms.build(beam_pipeline, job)
     result = beam_pipeline.run()
     result.wait_until_finish()
-    failures_file = pathlib.Path(job["output"]) / pipeline.FAILURES_FILE
+    failures_file = pathlib.Path(job["output"]) / transforms.FAILURES_FILE
     failures = ([json.loads(line) for line in failures_file.read_text().splitlines()]
                 if failures_file.is_file() else [])
     return counters(result), {f["input"]: f["error"] for f in failures}
@@ -480,7 +480,7 @@ def test_outputs_that_cannot_be_written_are_counted(tmp_path, weights_home, monk
     output = tmp_path / "out"
     output.mkdir()
     (output / "a").write_text("a file where the output directory should be\n")
-    (output / pipeline.FAILURES_FILE).mkdir()
+    (output / transforms.FAILURES_FILE).mkdir()
     totals, _ = run_in_process({"input": f"{photos}/*/*.png", "root": f"{photos}/",
                                 "output": str(output)}, weights_home, monkeypatch)
     assert totals == {"done": 0, "skipped": 0, "failed": 1, "unwritten": 2}
@@ -502,8 +502,8 @@ def test_exit_status_tells_the_truth(totals, status, message):
 def test_file_uris_are_local_paths():
     assert _absolute("file:///data/photos/") == "/data/photos"
     assert _absolute("file://localhost/data/a%20b.jpg") == "/data/a b.jpg"
-    assert pipeline.as_uri(pathlib.Path("file:///data/s.jpg")) == "/data/s.jpg"
-    assert pipeline.as_uri(pathlib.Path("gs://b/s.jpg")) == "gs://b/s.jpg"
+    assert transforms.as_uri(pathlib.Path("file:///data/s.jpg")) == "/data/s.jpg"
+    assert transforms.as_uri(pathlib.Path("gs://b/s.jpg")) == "gs://b/s.jpg"
 
 
 def test_all_inputs_failing_exits_1_and_a_damaged_settings_file_is_one_line(
@@ -518,8 +518,8 @@ def test_all_inputs_failing_exits_1_and_a_damaged_settings_file_is_one_line(
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(
         "error: nothing was written: all 2 inputs failed")
-    (output / pipeline.SETTINGS_FILE).write_text("{broken")
+    (output / transforms.SETTINGS_FILE).write_text("{broken")
     result = run_module("arbitrary_style.batch", args, weights_home)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(
-        f"error: {output / pipeline.SETTINGS_FILE} is damaged")
+        f"error: {output / transforms.SETTINGS_FILE} is damaged")

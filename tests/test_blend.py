@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from arbitrary_style.model import apply_strength, blend_style_vectors, transfer_luminance
+from arbitrary_style.image_io import transfer_luminance
+from arbitrary_style.style_vectors import apply_strength, blend_style_vectors
 
 from conftest import CONTENT_DIR, STYLE_DIR, load_rgb
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from arbitrary_style import light
+from arbitrary_style.backends import light, light_graphs
 from arbitrary_style.weights import builtin, graph_weights, onnx_import, store
 
 from conftest import CONTENT_DIR, PRETRAINED, STYLE_DIR, load_rgb
@@ -68,7 +68,7 @@ def _graph_summary(path):
     return collections.Counter(node.op_type for node in graph.node), initializers
 
 
-@pytest.mark.parametrize("name", sorted(light.GRAPH_FILES.values()))
+@pytest.mark.parametrize("name", sorted(light_graphs.GRAPH_FILES.values()))
 def test_committed_graphs_are_what_the_script_makes(regenerated, name):
     """The shipped graphs cannot drift from the Keras model: regenerated, they hold the same
     ops and the same int8 weights (and compute the same, next test)."""
@@ -77,7 +77,7 @@ def test_committed_graphs_are_what_the_script_makes(regenerated, name):
     assert ops["DequantizeLinear"] >= (100 if name == "predict.onnx" else 60)
 
 
-@pytest.mark.parametrize("name", sorted(light.GRAPH_FILES.values()))
+@pytest.mark.parametrize("name", sorted(light_graphs.GRAPH_FILES.values()))
 def test_every_weight_in_the_graphs_is_int8(name):
     """No float initializer is left that a packed int8 tensor could stand for (only derived
     constants stay float: the output conv's block kernel, the one-hot depth-to-space)."""
@@ -89,7 +89,7 @@ def test_every_weight_in_the_graphs_is_int8(name):
 
 @pytest.fixture(scope="module")
 def builtin_light():
-    return light.LightModel.load(builtin.directory())
+    return light.load_built(builtin.directory())
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def float_light(weights_home):
     """The light graphs built from the Keras model of the same weights (float weights)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
-        return light.LightModel.load(weights_home / "weights" / store.DEFAULT_WEIGHTS)
+        return light.load_built(weights_home / "weights" / store.DEFAULT_WEIGHTS)
 
 
 @pytest.mark.parametrize("height,width", [(256, 256), (301, 457), (97, 64)])

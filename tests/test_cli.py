@@ -11,7 +11,7 @@ import pytest
 
 from arbitrary_style import __version__, quiet_tensorflow
 from arbitrary_style.cli import undash_flag_names
-from arbitrary_style.console import COMMANDS
+from arbitrary_style.cli import COMMANDS
 
 from conftest import CONTENT_DIR, STYLE_DIR
 

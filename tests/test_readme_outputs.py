@@ -4,7 +4,7 @@ import pathlib
 import re
 import subprocess
 
-from arbitrary_style.inference import plan_outputs
+from arbitrary_style.specs import plan_outputs
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 OUTPUT_FLAG = re.compile(r"--(?:output|output_dir|model_dir)[ =](\S+)")

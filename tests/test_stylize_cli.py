@@ -1,10 +1,10 @@
 """End-to-end tests of the command line: `python -m arbitrary_style.stylize`.
 
-Every test runs the tool in a subprocess the way a user would (real TensorFlow
-import, the default pretrained weights from the `weights_home` cache, the sample
-JPEGs). A subprocess costs several seconds, so each run is followed by several
-checks. Flags use absl's spelling with underscores (`--content_size`,
-`--preserve_colors`); the dashed forms (`--content-size`) are tested in test_cli.py.
+Most tests run the tool in a subprocess the way a user would (the default backend, the
+default pretrained weights from the `weights_home` cache, the sample images); a subprocess
+costs a few seconds, so each run is followed by several checks. A few check the `--styles`
+parsing in-process. Flags here use absl's spelling with underscores (`--content_size`);
+test_cli.py runs the dashed forms (`--content-size`, `--max-pixels`) end to end.
 """
 
 import hashlib
@@ -22,7 +22,7 @@ from PIL import Image
 
 from arbitrary_style import image_io
 from arbitrary_style.errors import UserError
-from arbitrary_style.inference import parse_styles
+from arbitrary_style.specs import parse_styles
 
 SAMPLES = pathlib.Path(__file__).resolve().parents[1] / "samples"
 CONTENT = SAMPLES / "content" / "golden_gate_sq.jpg"  # 256x256
@@ -122,7 +122,7 @@ def mean_abs(a, b):
 
 def expected_stylization(model, strength=1.0, preserve_colors=False):
     """What the CLI should compute for CONTENT with TWO_STYLES, computed in-process."""
-    from arbitrary_style.model import apply_strength, blend_style_vectors
+    from arbitrary_style.style_vectors import apply_strength, blend_style_vectors
 
     content = image_io.load_image(CONTENT)
     vector = blend_style_vectors([model.predict_style(image_io.load_image(STYLE_A), 256),

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from arbitrary_style import image_io, inference, temporal, video
+from arbitrary_style import backends, image_io, temporal, video
 from arbitrary_style.errors import UserError
-from conftest import CONTENT_DIR, STYLE_DIR
+from conftest import CONTENT_DIR, STYLE_DIR, style_vector_of, stylize_video
 from test_stylize_cli import describe, run_cli
 from test_video import decode, luma, mean_abs, write_clip
 
@@ -41,7 +41,7 @@ def model(weights_home):
     try:
         from arbitrary_style.weights import store
 
-        return inference.load(store.resolve_weights(None), "light")
+        return backends.load(store.resolve_weights(None), "light")
     finally:
         os.environ["ARBITRARY_STYLE_HOME"] = previous or ""
         if previous is None:
@@ -50,7 +50,7 @@ def model(weights_home):
 
 @pytest.fixture(scope="module")
 def vector(model):
-    return inference.style_vector(model, [image_io.load_image(STYLE)])
+    return style_vector_of(model, [STYLE])
 
 
 def photo(path, size):
@@ -173,7 +173,7 @@ def test_without_opencv_it_is_one_clear_error(model, vector, tmp_path, monkeypat
     write_clip(clip, pan(PHOTO, 3), rate=24)
     monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 raises ImportError
     with pytest.raises(UserError, match=r"needs OpenCV: pip install 'arbitrary_style\[temporal\]'"):
-        video.stylize_video(model, clip, tmp_path / "out.mp4", vector,
+        stylize_video(model, clip, tmp_path / "out.mp4", vector,
                             temporal_consistency=True, progress=False)
     assert not (tmp_path / "out.mp4").exists()
 
@@ -186,10 +186,10 @@ def test_frames_too_large_for_the_memory_budget_are_refused(model, vector, tmp_p
     write_clip(clip, [photo(PHOTO, (width, height))] * 3, rate=24)
     budget = width * height * temporal.BYTES_PER_PIXEL - 1
     with pytest.raises(UserError, match="--temporal_consistency on frames of 640x384 needs"):
-        video.stylize_video(model, clip, tmp_path / "out.mp4", vector, tile=256,
+        stylize_video(model, clip, tmp_path / "out.mp4", vector, tile=256,
                             temporal_consistency=True, max_memory=budget, progress=False)
     assert not (tmp_path / "out.mp4").exists()
-    summary = video.stylize_video(model, clip, tmp_path / "out.mp4", vector, tile=256,
+    summary = stylize_video(model, clip, tmp_path / "out.mp4", vector, tile=256,
                                   temporal_consistency=True, max_memory=budget + 1,
                                   progress=False)
     assert summary["frames"] == 3 and summary["temporal_consistency"]

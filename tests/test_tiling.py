@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CONTENT_DIR, STYLE_DIR, load_rgb
+from conftest import CONTENT_DIR, STYLE_DIR, load_rgb, stylizer
 
-from arbitrary_style import image_io, inference, tiling
+from arbitrary_style import image_io, memory, tiling
 
 STYLE = STYLE_DIR / "Camille_Mauclair.jpg"
 
 
 @pytest.fixture(scope="session")
 def light_model(weights_home):
-    from arbitrary_style import light
+    from arbitrary_style.backends import light
     from arbitrary_style.weights import store
 
-    return light.LightModel.load(weights_home / "weights" / store.DEFAULT_WEIGHTS)
+    return light.load_built(weights_home / "weights" / store.DEFAULT_WEIGHTS)
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +93,7 @@ def naive_tiles(model, content, vector, rows, columns):
 def test_tiled_matches_whole_without_seams(light_model, vector):
     content = photo("golden_gate_sq.jpg", 759, 634)  # not multiples of 4: padded
     tile = 256
-    rows, columns = tiling.tile_spans(634, tile), tiling.tile_spans(759, tile)
+    rows, columns = memory.tile_spans(634, tile), memory.tile_spans(759, tile)
     assert len(rows) * len(columns) >= 12
     whole = light_model.stylize(content, vector)
     tiled = tiling.stylize_tiled(light_model, content, vector, tile)
@@ -134,22 +134,22 @@ def test_uint8_tiles_and_thumbnail(light_model, vector):
 
 def test_plan_tiles_only_over_budget():
     size = (3000, 2000)
-    assert tiling.plan(size, size, 0.25).tile == 0  # no budget: whole
-    whole = inference.estimate_stylize_bytes(size, size, 0.25)
-    assert tiling.plan(size, size, 0.25, budget=whole).tile == 0
-    layout = tiling.plan(size, size, 0.25, budget=whole // 3)
-    assert layout.tile >= tiling.MIN_TILE and layout.tiles > 1
+    assert memory.plan(size, size, 0.25).tile == 0  # no budget: whole
+    whole = memory.estimate_stylize_bytes(size, size, 0.25)
+    assert memory.plan(size, size, 0.25, budget=whole).tile == 0
+    layout = memory.plan(size, size, 0.25, budget=whole // 3)
+    assert layout.tile >= memory.MIN_TILE and layout.tiles > 1
     assert layout.estimated_bytes <= whole // 3
-    forced = tiling.plan(size, size, 0.25, tile=512)
-    assert forced.tile == 512 and forced.tiles == len(tiling.tile_spans(3000, 512)) * len(
-        tiling.tile_spans(2000, 512))
+    forced = memory.plan(size, size, 0.25, tile=512)
+    assert forced.tile == 512 and forced.tiles == len(memory.tile_spans(3000, 512)) * len(
+        memory.tile_spans(2000, 512))
     with pytest.raises(ValueError, match="needs an estimated"):
-        tiling.plan(size, size, 0.25, budget=size[0] * size[1] * 8)  # decoding alone
+        memory.plan(size, size, 0.25, budget=size[0] * size[1] * 8)  # decoding alone
     for length, tile in ((1000, 256), (1001, 300), (257, 256), (200, 256)):
-        spans = tiling.tile_spans(length, tile)
+        spans = memory.tile_spans(length, tile)
         assert spans[0][0] == 0 and spans[-1][1] == length
         assert all(start % 4 == 0 for start, _ in spans)
-        assert all(b[0] <= a[1] - tiling.OVERLAP for a, b in zip(spans, spans[1:]))
+        assert all(b[0] <= a[1] - memory.OVERLAP for a, b in zip(spans, spans[1:]))
 
 
 def test_command_tiles_huge_image_within_budget(weights_home, tmp_path):
@@ -159,7 +159,7 @@ def test_command_tiles_huge_image_within_budget(weights_home, tmp_path):
     Image.open(CONTENT_DIR / "colva_beach_sq.jpg").resize((3000, 3000), Image.BICUBIC).save(
         content, quality=92)
     budget = 600 * 2**20
-    assert inference.estimate_stylize_bytes((3000, 3000), (3000, 3000), 0.25) > 2 * budget
+    assert memory.estimate_stylize_bytes((3000, 3000), (3000, 3000), 0.25) > 2 * budget
     command = [sys.executable, "-m", "arbitrary_style.stylize", "--content", str(content),
                "--styles", str(STYLE), "--content_size", "0", "--max_memory", "600M",
                "--output", str(tmp_path / "out.png"), "--json"]
@@ -172,7 +172,7 @@ def test_command_tiles_huge_image_within_budget(weights_home, tmp_path):
     assert result.returncode == 0, result.stderr
     peak = int(result.stderr.strip().splitlines()[-1])
     entry = json.loads(result.stdout)["outputs"][0]
-    assert entry["tiles"] > 1 and entry["tile"] >= tiling.MIN_TILE
+    assert entry["tiles"] > 1 and entry["tile"] >= memory.MIN_TILE
     assert entry["estimated_bytes"] <= budget
     assert entry["peak_rss_bytes"] <= peak <= budget
     stylized = image_io.load_image(tmp_path / "out.png")
@@ -207,27 +207,27 @@ def spectral_centroid(stylized, content):
 def test_stroke_scale(light_model, vector):
     content = photo("colva_beach_sq.jpg", 512, 512)
     plain = light_model.stylize(content, vector)
-    np.testing.assert_array_equal(inference.stylize(light_model, content, vector), plain)
+    np.testing.assert_array_equal(stylizer(light_model, vector).array(content), plain)
     np.testing.assert_array_equal(
-        inference.stylize(light_model, content, vector, stroke_scale=1.0), plain)
-    centroids = {s: spectral_centroid(inference.stylize(light_model, content, vector,
-                                                        stroke_scale=s), content)
+        stylizer(light_model, vector, stroke_scale=1.0).array(content), plain)
+    centroids = {s: spectral_centroid(
+        stylizer(light_model, vector, stroke_scale=s).array(content), content)
                  for s in (1, 2, 4)}
     # Strokes twice as large: the added texture's frequency falls by about 2 (measured
     # 1.6-2.1 over 3 photos x 3 styles; 2.0 here); 4 falls further.
     assert 1.6 < centroids[1] / centroids[2] < 2.5
     assert centroids[4] < 0.8 * centroids[2]
-    big = inference.stylize(light_model, content, vector, stroke_scale=2)
+    big = stylizer(light_model, vector, stroke_scale=2).array(content)
     assert big.shape == content.shape and big.dtype == np.float32
     pixels = np.round(content * 255).astype(np.uint8)
-    as_uint8 = inference.stylize(light_model, pixels, vector, stroke_scale=2)
+    as_uint8 = stylizer(light_model, vector, stroke_scale=2).array(pixels)
     assert as_uint8.dtype == np.uint8 and np.abs(as_uint8 / 255 - big).mean() < 2 / 255
 
 
 def test_tiles_on_the_tensorflow_backend(imported_model, vector):
     content = photo("statue_of_liberty_sq.jpg", 421, 302)
     whole = imported_model.stylize(content, vector)
-    tiled = inference.stylize(imported_model, content, vector, tile=256)
+    tiled = stylizer(imported_model, vector, tile=256).array(content)
     assert np.abs(tiled - whole).max() <= 2 / 255
 
 

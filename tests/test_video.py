@@ -1,7 +1,7 @@
 """Video files through the stylize command (arbitrary_style/video.py, PyAV).
 
 The clips are made here with PyAV (tiny: 64..320 pixels, 10-300 frames). Outputs are
-checked against the image path (`inference.stylize` on each decoded input frame, then the
+checked against the image path (`pipeline.Stylizer.array` on each decoded input frame, then the
 same 8-bit rounding): exactly (max difference 0) through a lossless FFV1 encoder put in
 for the test, and through the real lossy encoders (H.264 crf 18 / VP9, yuv420p) within a
 mean absolute luma difference of 6/255, where the reference of another frame is at least
@@ -22,9 +22,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from arbitrary_style import image_io, inference, video
+from arbitrary_style import backends, image_io, pipeline, video
 from arbitrary_style.errors import UserError
-from conftest import default_sigint
+from arbitrary_style.specs import plan_outputs
+from conftest import default_sigint, style_vector_of, stylize_video, stylizer
 from test_stylize_cli import (CONTENT, STYLE_A, STYLE_B, TWO_STYLES, describe, error_lines,
                               our_stderr_lines, run_cli)
 
@@ -140,7 +141,7 @@ def reference(weights_home):
     try:
         from arbitrary_style.weights import store
 
-        model = inference.load(store.resolve_weights(None), "light")
+        model = backends.load(store.resolve_weights(None), "light")
     finally:
         os.environ["ARBITRARY_STYLE_HOME"] = previous or ""
         if previous is None:
@@ -148,11 +149,9 @@ def reference(weights_home):
 
     def stylized(frames, styles=((STYLE_A, 1.0),), vector=None, **options):
         if vector is None:
-            vector = inference.style_vector(model, [image_io.load_image(p) for p, _ in styles],
-                                            [w for _, w in styles])
-        return [np.round(np.clip(inference.stylize(
-            model, f.astype(np.float32) / 255, vector, **options), 0, 1) * 255).astype(np.uint8)
-            for f in frames]
+            vector = style_vector_of(model, [p for p, _ in styles], [w for _, w in styles])
+        return [image_io.to_uint8(stylizer(model, vector, **options).array(
+            image_io.to_float(f))) for f in frames]
 
     stylized.model = model
     return stylized
@@ -206,8 +205,8 @@ def test_mp4_keeps_frames_timing_and_audio_and_matches_the_image_path(
 def test_lossless_encode_equals_the_image_path_exactly(clips, reference, tmp_path,
                                                       monkeypatch):
     monkeypatch.setitem(video.SAVE_FORMATS, ".mkv", ("matroska", "ffv1", "bgr0", {}))
-    vector = inference.style_vector(reference.model, [image_io.load_image(STYLE_A)])
-    summary = video.stylize_video(reference.model, clips["lossless"], tmp_path / "out.mkv",
+    vector = style_vector_of(reference.model, [STYLE_A])
+    summary = stylize_video(reference.model, clips["lossless"], tmp_path / "out.mkv",
                                   vector, content_size=64, batch_size=5, progress=False)
     frames_in = decode(clips["lossless"])[0]
     frames_out = decode(tmp_path / "out.mkv")[0]
@@ -221,11 +220,11 @@ def test_lossless_encode_equals_the_image_path_exactly(clips, reference, tmp_pat
 def test_stroke_scale_and_tiles_apply_per_frame_as_for_images(clips, reference, tmp_path,
                                                               monkeypatch):
     monkeypatch.setitem(video.SAVE_FORMATS, ".mkv", ("matroska", "ffv1", "bgr0", {}))
-    vector = inference.style_vector(reference.model, [image_io.load_image(STYLE_A)])
+    vector = style_vector_of(reference.model, [STYLE_A])
     frames_in = decode(clips["lossless"])[0]
     plain = reference(frames_in)
     for options in ({"stroke_scale": 2.0}, {"tile": 256, "stroke_scale": 0.5}):
-        summary = video.stylize_video(reference.model, clips["lossless"], tmp_path / "out.mkv",
+        summary = stylize_video(reference.model, clips["lossless"], tmp_path / "out.mkv",
                                       vector, progress=False, **options)
         assert summary["stroke_scale"] == options["stroke_scale"]
         frames_out = decode(tmp_path / "out.mkv")[0]
@@ -234,29 +233,33 @@ def test_stroke_scale_and_tiles_apply_per_frame_as_for_images(clips, reference, 
             assert np.array_equal(out, ref)
         assert mean_abs(frames_out[0], plain[0]) > 0.01  # the option changed the frames
     with pytest.raises(UserError, match="--temporal_smoothing cannot be combined"):
-        video.stylize_video(reference.model, clips["lossless"], tmp_path / "x.mkv", vector,
+        stylize_video(reference.model, clips["lossless"], tmp_path / "x.mkv", vector,
                             stroke_scale=2.0, temporal_smoothing=0.9, progress=False)
     assert not (tmp_path / "x.mkv").exists()
 
 
-def test_strength_blends_with_the_first_frames_whatever_the_batch(clips, reference, tmp_path,
-                                                                   monkeypatch):
+def test_strength_gives_one_clip_vector_whatever_the_batch(clips, reference, tmp_path,
+                                                           monkeypatch):
+    """strength < 1 pulls every frame towards its content (closer than full style, further
+    than strength 0.1), with one vector for the clip: the frames do not depend on how they
+    are batched, and differ from blending each frame with its own content vector."""
     monkeypatch.setitem(video.SAVE_FORMATS, ".mkv", ("matroska", "ffv1", "bgr0", {}))
     model = reference.model
-    style = inference.style_vector(model, [image_io.load_image(STYLE_A)])
+    style = style_vector_of(model, [STYLE_A])
     frames_in = decode(clips["lossless"])[0]
-    head = np.stack(frames_in[:video.CONTENT_VECTOR_FRAMES]).astype(np.float32) / 255
-    head_vectors = model.predict_style(head, inference.DEFAULT_STYLE_SIZE)
-    assert np.abs(head_vectors[0] - head_vectors[-1]).max() > 1e-3  # the frames differ
-    expected = reference(frames_in, vector=inference.apply_strength(
-        style, np.mean(head_vectors, axis=0), 0.5))
-    for batch_size in (1, 3):
-        video.stylize_video(model, clips["lossless"], tmp_path / "out.mkv", style,
-                            strength=0.5, batch_size=batch_size, progress=False)
-        frames_out = decode(tmp_path / "out.mkv")[0]
-        assert len(frames_out) == len(expected)
-        for out, ref in zip(frames_out, expected, strict=True):
-            assert np.array_equal(out, ref), batch_size
+    outputs = {}
+    for strength, batch_size in ((1.0, 1), (0.5, 1), (0.5, 3), (0.1, 2)):
+        stylize_video(model, clips["lossless"], tmp_path / "out.mkv", style,
+                      strength=strength, batch_size=batch_size)
+        outputs[strength, batch_size] = decode(tmp_path / "out.mkv")[0]
+        assert len(outputs[strength, batch_size]) == len(frames_in)
+    for one, three in zip(outputs[0.5, 1], outputs[0.5, 3], strict=True):
+        assert np.array_equal(one, three)
+    for index, frame in enumerate(frames_in):
+        distance = {key: mean_abs(out[index], frame) for key, out in outputs.items()}
+        assert distance[0.1, 2] < distance[0.5, 1] < distance[1.0, 1], (index, distance)
+    per_frame = reference(frames_in, vector=style, strength=0.5)  # each its own vector
+    assert max(mean_abs(a, b) for a, b in zip(outputs[0.5, 1], per_frame, strict=True)) > 1e-3
 
 
 def test_odd_sized_lossless_mkv_to_mp4_crops_to_even_and_to_webm(
@@ -378,7 +381,7 @@ def test_a_stream_that_breaks_midway_leaves_no_output(clips, reference, tmp_path
     monkeypatch.setattr(video, "_open", Breaking)
     vector = reference.model.predict_style(np.zeros((64, 64, 3), np.float32))
     with pytest.raises(UserError, match="breaks off or is corrupt"):
-        video.stylize_video(reference.model, clips["audio"], tmp_path / "out.mp4", vector,
+        stylize_video(reference.model, clips["audio"], tmp_path / "out.mp4", vector,
                             batch_size=2, progress=False)
     assert os.listdir(tmp_path) == []
 
@@ -415,15 +418,15 @@ def test_temporal_smoothing_resets_at_a_cut(clips, reference, weights_home, tmp_
                                             np.float32) / 255)
     content = np.stack(frames).astype(np.float32) / 255
     per_frame = model.stylize(content, vector)
-    assert np.array_equal(video.MomentsSmoother(0.9).stylize(model, frames[:1], content[:1],
+    assert np.array_equal(pipeline.MomentsSmoother(0.9).stylize(model, frames[:1], content[:1],
                                                              vector)[0], per_frame[0])
-    smoother = video.MomentsSmoother(0.9)
+    smoother = pipeline.MomentsSmoother(0.9)
     smoothed = smoother.stylize(model, np.stack(frames), content, vector)
     assert smoother.cuts == 1
     differences = [mean_abs(a, b) for a, b in zip(smoothed * 255, per_frame * 255)]
     assert differences[0] == 0 and differences[8] == 0  # the first frame of each shot
     assert all(d > 0 for i, d in enumerate(differences) if i not in (0, 8))
-    never_reset = video.MomentsSmoother(0.9, cut_threshold=np.inf)
+    never_reset = pipeline.MomentsSmoother(0.9, cut_threshold=np.inf)
     smeared = never_reset.stylize(model, np.stack(frames), content, vector)
     assert never_reset.cuts == 0 and mean_abs(smeared[8] * 255, per_frame[8] * 255) > 0
     summary, _ = run_json(["--content", clips["cut"], "--styles", STYLE_A,
@@ -454,8 +457,8 @@ def test_memory_budget_and_output_extension_errors(clips, weights_home, tmp_path
                      cwd=tmp_path, home=weights_home)
     assert result.returncode != 0 and "--content_size" in error_lines(result.stderr)[0]
     with pytest.raises(UserError, match="unsupported extension for a video"):
-        inference.plan_outputs([clips["audio"]], [clips["audio"]], "out.png",
+        plan_outputs([clips["audio"]], [clips["audio"]], "out.png",
                                videos=[clips["audio"]])
     with pytest.raises(UserError, match="unsupported extension for an image"):
-        inference.plan_outputs([CONTENT], [CONTENT], "out.mp4")
+        plan_outputs([CONTENT], [CONTENT], "out.mp4")
     assert set(video.SAVE_FORMATS) == set(image_io.VIDEO_SAVE_EXTENSIONS)

@@ -27,7 +27,7 @@ import pytest
 from conftest import CONTENT_DIR, SAMPLES, STYLE_DIR, load_rgb
 
 from arbitrary_style.errors import UserError
-from arbitrary_style.model import apply_strength, blend_style_vectors
+from arbitrary_style.style_vectors import apply_strength, blend_style_vectors
 from export import tfjs, web
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

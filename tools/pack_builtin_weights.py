@@ -17,7 +17,8 @@ from importlib import resources
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from arbitrary_style import cli, light  # noqa: E402  (after the path setup above)
+from arbitrary_style import cli  # noqa: E402  (after the path setup above)
+from arbitrary_style.backends import light_graphs  # noqa: E402
 from arbitrary_style.errors import UserError  # noqa: E402
 from arbitrary_style.weights import builtin, store  # noqa: E402
 
@@ -39,10 +40,10 @@ def write_builtin(onnx_dir, out_dir):
     packed = out_dir / builtin.PACKED_FILE
     builtin.pack(onnx_dir, packed)
     model = builtin.builtin_model(packed)
-    light.write_graphs(model, out_dir, int8_weights=builtin.read_tensors(packed))
+    light_graphs.write_graphs(model, out_dir, int8_weights=builtin.read_tensors(packed))
     store.write_config(out_dir, model.config, source=builtin.SOURCE,
                        graphs={"packed_sha256": builtin.sha256(packed),
-                               **light.graph_description()})
+                               **light_graphs.graph_description()})
 
 
 def main(argv):

@@ -8,7 +8,7 @@ import json
 
 from absl import flags
 
-from arbitrary_style import loss_flags
+from arbitrary_style import common_flags as arbitrary_style_flags, loss_flags
 from arbitrary_style.errors import UserError
 from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
 from training.data import StyleAugmentation
@@ -69,8 +69,7 @@ def define_optimizer_flags():
     flags.DEFINE_integer("image_summary_every", 1000, "TensorBoard images every N steps.",
                          lower_bound=1)
     flags.DEFINE_integer("save_every", 1000, "Checkpoint every N steps.", lower_bound=1)
-    flags.DEFINE_string("output", None, "Where to write the trained weights (project format; "
-                        "default MODEL_DIR/weights).")
+    arbitrary_style_flags.define("output")
     flags.DEFINE_bool("imagenet_backbone", False, "Start the (student) predictor's backbone "
                       "from the ImageNet weights of keras.applications (downloaded once).")
 

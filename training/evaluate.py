@@ -19,13 +19,13 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 
-from arbitrary_style import cli, loss_flags
+from arbitrary_style import cli, common_flags as arbitrary_style_flags, loss_flags
 from arbitrary_style.atomic import atomic_file
 from arbitrary_style.errors import UserError
 from arbitrary_style.image_io import save_image
 from arbitrary_style.losses import StyleLoss
 from arbitrary_style.model import StyleModel
-from arbitrary_style.transformer import STYLE_VECTOR_SIZE
+from arbitrary_style.model_config import STYLE_VECTOR_SIZE
 from arbitrary_style.weights import store
 from training import common_flags, data, run_dir
 from training.config import DataConfig, LossNetworkConfig
@@ -49,9 +49,9 @@ class EvaluateConfig:
 
 def load_evaluated_model(config):
     """From the project weights, or from the latest checkpoint of a training run."""
-    if bool(config.weights) == bool(config.model_dir):
-        raise UserError("give exactly one of --weights or --model_dir")
-    if config.weights:
+    if config.weights and config.model_dir:
+        raise UserError("give --weights or --model_dir, not both")
+    if not config.model_dir:
         directory = store.resolve_weights(config.weights)
         return store.load_model(directory), str(directory)
     model_dir = pathlib.Path(config.model_dir)
@@ -151,10 +151,9 @@ def evaluate(config):
 def define_flags():
     common_flags.define_data_flags()
     loss_flags.define_loss_flags()
-    flags.DEFINE_string("weights", None, "Project weights to evaluate (a cache name or a "
-                        "weights directory).")
-    flags.DEFINE_string("model_dir", None, "Or: a training run whose latest checkpoint to "
-                        "evaluate.")
+    arbitrary_style_flags.define("weights")
+    flags.DEFINE_string("model_dir", None, "Instead of --weights: a training run whose latest "
+                        "checkpoint to evaluate.")
     flags.DEFINE_integer("num_content", 4, "Content images to use (the first ones).",
                          lower_bound=1)
     flags.DEFINE_integer("num_styles", 8, "Style images to use (the first ones).",

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from arbitrary_style.atomic import atomic_file
 from arbitrary_style.errors import UserError
-from arbitrary_style.model import ModelConfig
+from arbitrary_style.model_config import ModelConfig
 
 RUN_FORMAT_VERSION = 1
 RUN_CONFIG_FILE = "config.json"

@@ -28,7 +28,7 @@ from arbitrary_style.image_io import load_image
 from arbitrary_style.losses import StyleLoss
 from arbitrary_style.model import ModelConfig, StyleModel
 from arbitrary_style.predictor import head_scope
-from arbitrary_style.transformer import STYLE_VECTOR_SIZE
+from arbitrary_style.model_config import STYLE_VECTOR_SIZE
 from arbitrary_style.weights import store
 from training import common_flags, data, run_dir
 from training.config import DataConfig, LossNetworkConfig, OptimizerConfig

@@ -4,7 +4,9 @@
   python -m arbitrary_style.batch --style_per_input pairs.csv --output gs://bucket/out \\
       --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp
 
-`--input` is a directory, a glob or one image (outputs are named by the input's path
+`--styles` (the stylize command's syntax, tuned `@NAME` styles included) gives one
+blended style vector for every input. `--output` is the output directory or URI prefix
+(required). `--input` is a directory, a glob or one image (outputs are named by the input's path
 relative to the directory: a/x.jpg -> OUTPUT/a/x.jpg.png), or a text file of paths/URIs,
 one a line (outputs: x-<12 hex of sha256(URI)>.png). `--style_per_input` is a CSV of
 content,style rows (style in the --styles syntax). Paths inside a list or CSV are used as
@@ -25,7 +27,7 @@ import time
 
 from absl import app, flags
 
-from arbitrary_style import cli, inference, quiet_tensorflow, stylize
+from arbitrary_style import backends, cli, common_flags, memory, quiet_tensorflow, specs
 from arbitrary_style.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -35,22 +37,17 @@ _BEAM_ARGS = []  # The pipeline options split off the command line (see `split_a
 
 def define_flags():
     """The command's flags (defined only when run as `__main__`)."""
+    common_flags.define("styles", "output", "json", *common_flags.STYLIZE_OPTIONS)
     flags.DEFINE_string("input", None, "Content images: a directory, a glob (quote it), one "
                         "image, or a text file listing paths/URIs one per line (local, gs://, "
                         "s3://...).")
-    flags.DEFINE_string("styles", None, "Comma-separated style images, each PATH[:WEIGHT] "
-                        "(as the stylize command's --styles): one blended style vector for "
-                        "every input.")
     flags.DEFINE_string("style_per_input", None, "Instead of --input/--styles: a CSV of "
                         "content,style rows (style in the --styles syntax), one output each.")
-    flags.DEFINE_string("output", None, "Output directory or URI prefix (required).")
     flags.DEFINE_enum("format", "png", FORMATS, "Output image format.")
     flags.DEFINE_integer("worker_threads", 0, "onnxruntime threads per worker process. "
                          "0 = auto: the worker machine's CPUs shared among its worker "
                          "processes (the DirectRunner's --direct_num_workers; on Dataflow one "
                          "per vCPU); all of them for a lone process.", lower_bound=0)
-    flags.DEFINE_bool("json", False, "Print the summary as JSON on stdout.")
-    stylize.define_stylize_options()
 
 
 def _is_ours(name):
@@ -129,38 +126,38 @@ def processes_per_machine(options):
 
 
 def _absolute(uri):
-    from arbitrary_style.batch import pipeline
+    from arbitrary_style.batch import transforms
 
-    uri = pipeline.from_file_uri(uri)
-    return os.path.abspath(os.path.expanduser(uri)) if pipeline.is_local(uri) else uri
+    uri = transforms.from_file_uri(uri)
+    return os.path.abspath(os.path.expanduser(uri)) if transforms.is_local(uri) else uri
 
 
 def plan_input(uri):
     """(pattern or list file, root or None, is_list) for --input."""
     from apache_beam.io.filesystems import FileSystems
 
-    from arbitrary_style.batch import pipeline
+    from arbitrary_style.batch import transforms
 
     uri = _absolute(uri)
-    local_dir = pipeline.is_local(uri) and os.path.isdir(uri)
+    local_dir = transforms.is_local(uri) and os.path.isdir(uri)
     if local_dir or uri.endswith("/"):
         root = uri.rstrip("/") + "/"
         return root + "*", root, False
-    if pipeline.has_wildcards(uri):
-        return uri, pipeline.glob_root(uri), False
+    if transforms.has_wildcards(uri):
+        return uri, transforms.glob_root(uri), False
     if not FileSystems.exists(uri):
-        hint = "" if pipeline.is_local(uri) else " (a directory URI ends with /)"
+        hint = "" if transforms.is_local(uri) else " (a directory URI ends with /)"
         raise UserError(f"--input {uri}: no such file or directory{hint}")
-    if pipeline.is_image_name(uri):
+    if transforms.is_image_name(uri):
         return uri, uri.rsplit("/", 1)[0] + "/", False
     return uri, None, True
 
 
 def plan():
-    """The job description handed to `pipeline.build` (all from the flags)."""
+    """The job description handed to `transforms.build` (all from the flags)."""
     from apache_beam.io.filesystems import FileSystems
 
-    from arbitrary_style.batch import pipeline
+    from arbitrary_style.batch import transforms
 
     if not FLAGS.output:
         raise UserError("--output is required: a directory or URI prefix")
@@ -183,7 +180,7 @@ def plan():
             raise UserError(f"--style_per_input {job['style_per_input']}: no such file")
     else:
         job["input"], job["root"], job["is_list"] = plan_input(FLAGS.input)
-        lists_a_folder = pipeline.has_wildcards(job["input"])
+        lists_a_folder = transforms.has_wildcards(job["input"])
         if lists_a_folder and (output + "/").startswith(job["root"]):
             raise UserError(f"--output {output} is inside the input directory "
                             f"{job['root']}; a re-run would read the outputs as inputs")
@@ -192,9 +189,9 @@ def plan():
 
 def settings(job):
     """What decides the outputs' pixels: a re-run into the same --output must match."""
-    from arbitrary_style.batch import pipeline
+    from arbitrary_style.batch import transforms
 
-    styles = ([[_absolute(pipeline.as_uri(p)), w] for p, w in inference.parse_styles(
+    styles = ([[_absolute(transforms.as_uri(p)), w] for p, w in specs.parse_styles(
         FLAGS.styles)] if FLAGS.styles else None)
     return {"styles": styles, "style_per_input": job["style_per_input"],
             "weights": FLAGS.weights, "backend": job["backend"], "format": job["format"],
@@ -205,13 +202,13 @@ def check_settings(job):
     """Writes OUTPUT/batch_settings.json, or refuses when it records other settings."""
     from apache_beam.io.filesystems import FileSystems
 
-    from arbitrary_style.batch import pipeline
+    from arbitrary_style.batch import transforms
 
     wanted = settings(job)
-    path = pipeline.join(job["output"], pipeline.SETTINGS_FILE)
+    path = transforms.join(job["output"], transforms.SETTINGS_FILE)
     if FileSystems.exists(path):
         try:
-            recorded = json.loads(pipeline.read_text(path))
+            recorded = json.loads(transforms.read_text(path))
             if not isinstance(recorded, dict):
                 raise ValueError("not a JSON object")
         except (OSError, ValueError) as error:  # Unreadable, not UTF-8, not JSON.
@@ -224,17 +221,17 @@ def check_settings(job):
             raise UserError(f"--output {job['output']} holds outputs made with other settings "
                             f"(differing: {', '.join(differ)}; see {path}); use another --output")
     else:
-        pipeline.write_text(json.dumps(wanted, indent=2) + "\n", path)
+        transforms.write_text(json.dumps(wanted, indent=2) + "\n", path)
 
 
 def counters(result):
     """The job's done/skipped/failed Beam counters."""
     from apache_beam.metrics.metric import MetricsFilter
 
-    from arbitrary_style.batch import pipeline
+    from arbitrary_style.batch import transforms
 
-    totals = dict.fromkeys(pipeline.COUNTERS, 0)
-    query = result.metrics().query(MetricsFilter().with_namespace(pipeline.NAMESPACE))
+    totals = dict.fromkeys(transforms.COUNTERS, 0)
+    query = result.metrics().query(MetricsFilter().with_namespace(transforms.NAMESPACE))
     for counter in query["counters"]:
         value = counter.committed if counter.committed is not None else counter.attempted
         totals[counter.key.metric.name] += value or 0
@@ -271,16 +268,16 @@ def outcome(totals, failures_file):
 def report(totals, seconds, job, model):
     """Prints the summary (JSON with --json) and its error or warning line; returns the
     exit status."""
-    from arbitrary_style.batch import pipeline
+    from arbitrary_style.batch import transforms
 
-    failures_file = pipeline.join(job["output"], pipeline.FAILURES_FILE)
+    failures_file = transforms.join(job["output"], transforms.FAILURES_FILE)
     status, error = outcome(totals, failures_file)
     inputs = totals["done"] + totals["skipped"] + totals["failed"]
     summary = {**totals, "inputs": inputs, "seconds": round(seconds, 3),
                "images_per_second": round(totals["done"] / seconds, 3),
                "output": job["output"], "backend": model.backend,
                # What each worker uses where the workers run on this machine.
-               "worker_threads": pipeline.worker_resources(job["processes"],
+               "worker_threads": transforms.worker_resources(job["processes"],
                                                            job["worker_threads"])[0],
                "failures": failures_file, "error": error}
     if FLAGS.json:
@@ -300,7 +297,7 @@ def report(totals, seconds, job, model):
 def run(argv):
     """The command; returns the exit code."""
     beam = _import_beam()
-    from arbitrary_style.batch import pipeline
+    from arbitrary_style.batch import transforms
     from arbitrary_style.weights import store
 
     options = pipeline_options(_BEAM_ARGS)
@@ -312,23 +309,23 @@ def run(argv):
         FLAGS.weights).is_dir() else FLAGS.weights
     job["processes"] = processes_per_machine(options)
     job["worker_threads"] = FLAGS.worker_threads
-    job["max_memory"] = stylize.memory_budget(FLAGS.max_memory) if FLAGS.max_memory else None
-    model = inference.load(weights_dir, FLAGS.backend)  # Builds the light graphs once.
+    job["max_memory"] = memory.budget(FLAGS.max_memory) if FLAGS.max_memory else None
+    model = backends.load(weights_dir, FLAGS.backend)  # Builds the light graphs once.
     if FLAGS.styles:
-        job["vector"] = pipeline.style_vector(model, FLAGS.styles, FLAGS.style_size,
-                                              FLAGS.max_pixels)
+        job["vector"] = transforms.style_vector(model, FLAGS.styles, FLAGS.style_size,
+                                                FLAGS.max_pixels, FLAGS.weights)
     check_settings(job)
-    pipeline.remove_temporaries(job["output"])
+    transforms.remove_temporaries(job["output"])
     started = time.perf_counter()
     beam_pipeline = beam.Pipeline(options=options)
-    pipeline.build(beam_pipeline, job)
+    transforms.build(beam_pipeline, job)
     # Worker processes log their start-up on stderr (Beam's "apitools not found",
     # "Logging handler created."), before the job's log level reaches them.
     with quiet_tensorflow.stderr_shown_on_failure():
         result = beam_pipeline.run()
         result.wait_until_finish()
     seconds = time.perf_counter() - started
-    pipeline.remove_temporaries(job["output"])
+    transforms.remove_temporaries(job["output"])
     return report(counters(result), seconds, job, model)
 
 

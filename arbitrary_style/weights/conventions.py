@@ -7,7 +7,7 @@ Every importer turns its source into `{magenta_name: (array, layout)}` and hands
 import numpy as np
 
 from arbitrary_style.errors import UserError
-from arbitrary_style.layers import BATCH_NORM_EPSILON
+from arbitrary_style.model_config import BATCH_NORM_EPSILON, ModelConfig
 
 # Magenta's variable leaf names -> Keras's.
 _LEAF_NAMES = {"weights": "kernel", "depthwise_weights": "kernel", "biases": "bias",
@@ -126,8 +126,6 @@ def model_tensors(magenta_tensors):
 
 def infer_config(magenta_tensors, layout):
     """The (backbone, alpha) a set of Magenta-named tensors was trained with."""
-    from arbitrary_style.model import ModelConfig
-
     backbones = {_BACKBONE_SCOPES[name.split("/", 1)[0]] for name in magenta_tensors
                  if name.split("/", 1)[0] in _BACKBONE_SCOPES}
     if len(backbones) != 1 or _ALPHA_PROBE not in magenta_tensors:

@@ -6,7 +6,7 @@ from arbitrary_style.errors import UserError
 from arbitrary_style.model import StyleModel
 from arbitrary_style.weights.conventions import infer_config, model_tensors, to_keras_tensors
 from arbitrary_style.weights.onnx_import import LAYOUT as ONNX_LAYOUT, read_onnx_weights
-from arbitrary_style.weights.store import assign_weights
+from arbitrary_style.weights.variables import assign_weights
 
 CHECKPOINT_LAYOUT = "HWIO"
 

@@ -16,6 +16,7 @@ from arbitrary_style import atomic, home as project_home
 from arbitrary_style.errors import UserError
 from arbitrary_style.model_config import ModelConfig
 from arbitrary_style.weights import builtin, registry
+from arbitrary_style.weights.variables import assign_weights, check_fits, describe_config
 from arbitrary_style.weights.registry import DEFAULT_WEIGHTS
 
 FORMAT_VERSION = 1
@@ -150,8 +151,8 @@ def load_model(directory, *, expected_config=None):
     """
     config, _ = read_config(directory)
     if expected_config is not None and config != expected_config:
-        raise UserError(f"{directory} holds weights for {_describe(config)}, "
-                        f"not {_describe(expected_config)}")
+        raise UserError(f"{directory} holds weights for {describe_config(config)}, "
+                        f"not {describe_config(expected_config)}")
     if builtin.is_packed(directory):
         return builtin.builtin_model(pathlib.Path(directory) / builtin.PACKED_FILE)
     from arbitrary_style.model import StyleModel  # TensorFlow: only when a model is built.
@@ -162,7 +163,7 @@ def load_model(directory, *, expected_config=None):
     try:
         arrays = read_weights_file(weights_path, model)
     except UserError as error:
-        raise UserError(f"{error} ({CONFIG_FILE} says {_describe(config)}; does it describe "
+        raise UserError(f"{error} ({CONFIG_FILE} says {describe_config(config)}; does it describe "
                         "these weights?)") from None
     check_finite(arrays, source=str(weights_path))
     assign_weights(model, arrays, source=str(weights_path))
@@ -216,33 +217,5 @@ def _npy_header(archive, info):
     return tuple(shape), dtype
 
 
-def check_fits(model, shapes, *, source):
-    """Raises UserError unless {variable path: shape} names exactly the model's variables
-    with their shapes; names what is missing, extra or misshapen."""
-    variables = model.variables
-    missing = sorted(set(variables) - set(shapes))
-    extra = sorted(set(shapes) - set(variables))
-    if missing or extra:
-        details = [f"{len(missing)} missing (e.g. {missing[0]!r})"] if missing else []
-        details += [f"{len(extra)} unexpected (e.g. {extra[0]!r})"] if extra else []
-        raise UserError(f"{source} does not fit a {_describe(model.config)} model: "
-                        + ", ".join(details))
-    for path, variable in variables.items():
-        if tuple(shapes[path]) != tuple(variable.shape):
-            raise UserError(f"{source}: {path!r} has shape {tuple(shapes[path])}, "
-                            f"the model expects {tuple(variable.shape)}")
-
-
-def assign_weights(model, arrays, *, source):
-    """Sets every model variable from {path: array}; names what is missing, extra or misshapen."""
-    check_fits(model, {path: array.shape for path, array in arrays.items()}, source=source)
-    for path, variable in model.variables.items():
-        variable.assign(arrays[path])
-
-
 def _config_dict(config):
     return {"backbone": config.backbone, "alpha": config.alpha}
-
-
-def _describe(config):
-    return f"backbone={config.backbone} alpha={config.alpha}"

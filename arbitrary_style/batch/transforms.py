@@ -23,8 +23,10 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils import shared
 
-from arbitrary_style import atomic, image_io, inference
+from arbitrary_style import atomic, backends, image_io, memory, pipeline, specs
 from arbitrary_style.errors import UserError
+from arbitrary_style.weights import store
+from arbitrary_style.weights.registry import DEFAULT_WEIGHTS
 
 NAMESPACE = "arbitrary_style"
 # The job's Beam counters: inputs done, skipped (their output exists) and failed; and the
@@ -249,11 +251,12 @@ def as_uri(path):
     return f"{scheme[1]}://{text[len(scheme[0]):]}" if scheme else text
 
 
-def style_vector(model, spec, style_size, max_pixels):
-    """The blended vector of a --styles spec (PATH[:W],...; paths or URIs)."""
-    styles = inference.parse_styles(spec)
-    images = [read_image(as_uri(path), max_pixels) for path, _ in styles]
-    return inference.style_vector(model, images, [w for _, w in styles], style_size)
+def style_vector(model, spec, style_size, max_pixels, weights_name=None):
+    """The blended vector of a --styles spec (PATH[:W],...; paths or URIs; @NAME tuned
+    styles of the weights `weights_name`, default the default weights)."""
+    return pipeline.style_vector(
+        model, specs.parse_styles(spec), weights_name=weights_name or DEFAULT_WEIGHTS,
+        style_size=style_size, read_image=lambda path: read_image(as_uri(path), max_pixels))
 
 
 _MODELS = shared.Shared()
@@ -264,22 +267,17 @@ def worker_resources(processes, threads=0, budget=None):
     on this machine (0: one per CPU). `threads` 0: all the CPUs for a lone process, else the
     CPUs shared out; `budget` None: --max_memory's default share of the available memory,
     shared out."""
-    from arbitrary_style import stylize
-
     cpus = len(os.sched_getaffinity(0))
     processes = processes or cpus
     if not threads:
         threads = 0 if processes == 1 else max(1, cpus // processes)
     if budget is None:
-        available = stylize.memory_budget(None)
-        budget = None if available is None else available // processes
+        budget = memory.budget(None, shares=processes)
     return threads, budget
 
 
 def _load_model(weights, backend, threads):
-    from arbitrary_style.weights import store
-
-    return inference.load(store.resolve_weights(weights), backend, threads or None)
+    return backends.load(store.resolve_weights(weights), backend, threads or None)
 
 
 class _ModelFn(beam.DoFn):
@@ -307,7 +305,8 @@ class StyleVectorFn(_ModelFn):
 
     def process(self, spec):
         try:
-            yield spec, style_vector(self.model, spec, self._style_size, self._max_pixels)
+            yield spec, style_vector(self.model, spec, self._style_size, self._max_pixels,
+                                     self._model_args[0])
         except UserError as error:
             yield beam.pvalue.TaggedOutput(FAILED, failure(spec, error))
 
@@ -316,13 +315,18 @@ class StylizeFn(_ModelFn):
     """(input, output, style key) -> the stylized output file, written once.
 
     Outputs that exist are skipped (a re-run resumes); an input that fails for any reason
-    goes to FAILED. `options` are the keyword options of `inference.stylize`, passed
-    through as they are (this is the one place that calls it).
+    goes to FAILED. `options` are the job's `pipeline.StylizeOptions` fields (the budget
+    is the worker's own: see `worker_resources`).
     """
 
     def __init__(self, model_args, options, max_pixels):
         super().__init__(model_args)
         self._options, self._max_pixels = dict(options), max_pixels
+
+    def setup(self):
+        super().setup()
+        self.options = pipeline.StylizeOptions(**self._options, max_memory=self.budget,
+                                               max_pixels=self._max_pixels)
         self._counters = {name: beam.metrics.Metrics.counter(NAMESPACE, name)
                           for name in COUNTERS}
 
@@ -350,20 +354,8 @@ class StylizeFn(_ModelFn):
         yield target
 
     def _stylize(self, source, vector):
-        from arbitrary_style import stylize
-
-        options = self._options
         with local_file(source) as path:
-            layout = stylize.check_memory(path, self.model.config.alpha,
-                                          options["content_size"], self.budget,
-                                          options["tile"], options["stroke_scale"])
-            content = image_io.load_image(path, max_pixels=self._max_pixels,
-                                          as_uint8=bool(layout and layout.tile))
-        try:
-            return inference.stylize(self.model, content, vector, max_memory=self.budget,
-                                     **options)
-        except ValueError as error:  # e.g. an image too small for the network
-            raise UserError(f"{source}: {error}") from None
+            return pipeline.Stylizer(self.model, vector, self.options).image(path)[0]
 
 
 def _write_failures(lines, uri):

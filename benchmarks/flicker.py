@@ -42,7 +42,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from arbitrary_style import image_io, inference, temporal, video
+from arbitrary_style import backends, image_io, pipeline, temporal, video
 from arbitrary_style.weights import store
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "images"
@@ -160,10 +160,10 @@ def flicker_ratio(stylized, content, cuts):
 
 
 def run_smoothed(model, frames, vector, factor, cut_threshold=None):
-    """Stylized float frames with `video.MomentsSmoother(factor)` (factor 0: per frame)."""
+    """Stylized float frames with `pipeline.MomentsSmoother(factor)` (factor 0: per frame)."""
     if not factor:
         return [model.stylize(f.astype(np.float32) / 255, vector) for f in frames]
-    smoother = video.MomentsSmoother(factor, cut_threshold)
+    smoother = pipeline.MomentsSmoother(factor, cut_threshold)
     return [smoother.stylize(model, f[None], f[None].astype(np.float32) / 255, vector)[0]
             for f in frames]
 
@@ -277,7 +277,7 @@ def timed_stylize(model, contents, vector, smoothing=0.0):
     """(per-frame or EMA-smoothed float outputs, seconds)."""
     started = time.perf_counter()
     if smoothing:
-        smoother = video.MomentsSmoother(smoothing)
+        smoother = pipeline.MomentsSmoother(smoothing)
         outputs = [smoother.stylize(model, temporal.as_uint8(c)[None], c[None], vector)[0]
                    for c in contents]
     else:
@@ -344,8 +344,8 @@ def compare_decoder_flow(path):
 def warping_report(args):
     """The warping-error table: per frame, the EMA, the peer's pixel blend and
     --temporal_consistency on the real clips and a pan with known motion."""
-    model = inference.load(store.resolve_weights(None))
-    vector = inference.style_vector(model, [image_io.load_image(STYLE)])
+    model = backends.load(store.resolve_weights(None))
+    vector = pipeline.style_vector(model, [(STYLE, 1.0)])
     cache = store.home() / "benchmark-clips"
     peer = args.peer if args.peer and pathlib.Path(args.peer).exists() else None
     clips = []
@@ -441,8 +441,8 @@ def main():
     if args.noise or args.exposure:
         frames = add_camera_noise(frames, args.noise, args.exposure)
     cut = len(frames) // len(SHOTS)
-    model = inference.load(store.resolve_weights(None))
-    vector = inference.style_vector(model, [image_io.load_image(STYLE)])
+    model = backends.load(store.resolve_weights(None))
+    vector = pipeline.style_vector(model, [(STYLE, 1.0)])
     thumbnails = [temporal.cut_thumbnail(f) for f in frames]
     steps = [float(np.mean(np.abs(b - a))) for a, b in zip(thumbnails, thumbnails[1:])]
     within = [s for t, s in enumerate(steps, start=1) if t != cut]

@@ -33,12 +33,13 @@ from arbitrary_style.weights import store
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def run_ours(clip, output, *flags):
+def run_ours(clip, output, *flags, cwd=ROOT):
+    """(frames, wall s) of our stylize command on `clip`, run in the checkout `cwd`."""
     command = [sys.executable, "-m", "arbitrary_style.stylize", "--content", str(clip),
                "--styles", str(flicker.STYLE), "--content_size", "0", "--output", str(output),
                "--json", *flags]
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if result.returncode:
         raise SystemExit(f"ours failed: {result.stderr[-2000:]}")
@@ -104,6 +105,8 @@ def main():
     parser.add_argument("--peer_pythonpath", default="/tmp/peer-cv2",
                         help="where the peer finds OpenCV (its [video] extra)")
     parser.add_argument("--batch_sizes", default="1,2,4,8")
+    parser.add_argument("--baseline", help="another checkout whose stylize command runs too, "
+                        "interleaved (before/after ratios)")
     parser.add_argument("--temporal_consistency", action="store_true",
                         help="also run ours with --temporal_consistency, interleaved")
     args = parser.parse_args()
@@ -118,10 +121,14 @@ def main():
             flicker.write_clip(clips[size], flicker.clip_frames(size, args.fps, args.seconds),
                                args.fps)
         for size in sizes:
-            ours, consistent, peer = [], [], []
+            ours, consistent, peer, base = [], [], [], []
             for _ in range(args.repeats):
                 frames, wall = run_ours(clips[size], scratch / "ours.mp4")
                 ours.append(frames / wall)
+                if args.baseline:
+                    frames, wall = run_ours(clips[size], scratch / "base.mp4",
+                                            cwd=args.baseline)
+                    base.append(frames / wall)
                 if args.temporal_consistency:
                     frames, wall = run_ours(clips[size], scratch / "ours.mp4",
                                             "--temporal_consistency")
@@ -129,6 +136,10 @@ def main():
                 peer_frames, peer_wall = run_peer(args.peer, args.peer_pythonpath, clips[size],
                                                   scratch / "peer.mp4", max(size))
                 peer.append(peer_frames / peer_wall)
+            if base:
+                print(f"{size[0]}x{size[1]}: baseline {statistics.median(base):.2f} frames/s "
+                      f"{[round(v, 2) for v in base]}; ours/baseline "
+                      f"{statistics.median(ours) / statistics.median(base):.2f}x")
             if consistent:
                 print(f"{size[0]}x{size[1]}: ours with --temporal_consistency "
                       f"{statistics.median(consistent):.2f} frames/s "

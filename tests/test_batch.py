@@ -523,3 +523,23 @@ def test_all_inputs_failing_exits_1_and_a_damaged_settings_file_is_one_line(
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(
         f"error: {output / transforms.SETTINGS_FILE} is damaged")
+
+
+def test_a_tuned_style_by_name_blends_like_an_image(tmp_path, monkeypatch):
+    """`--styles @NAME:W,...` (and a CSV's style column) take tuned styles in batch jobs as in
+    the stylize command: the same blend of the stored vector with the images' vectors."""
+    from arbitrary_style import backends, image_io, tuned_styles
+    from arbitrary_style.errors import UserError
+    from arbitrary_style.style_vectors import blend_style_vectors
+    from arbitrary_style.weights import builtin
+
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(tmp_path / "home"))
+    model = backends.load(builtin.directory())
+    stored = np.linspace(-1, 1, 100).astype(np.float32)
+    tuned_styles.save("mine", stored, weights="magenta-mobile", details={})
+    got = transforms.style_vector(model, f"@mine:1,{STYLES[0]}:3", 256, 10**8)
+    image_vector = model.predict_style(image_io.load_image(STYLES[0]))
+    np.testing.assert_allclose(got, blend_style_vectors([stored, image_vector], [1, 3]),
+                               rtol=1e-6)
+    with pytest.raises(UserError, match="no tuned style 'other'"):
+        transforms.style_vector(model, "@other", 256, 10**8)

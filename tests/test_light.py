@@ -1,5 +1,6 @@
 """The light (onnxruntime) path agrees with the TensorFlow StyleModel and imports no TF."""
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -130,6 +131,24 @@ def test_auto_falls_back_to_tensorflow_when_graphs_cannot_be_built(weights_home,
     monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))  # the session's graphs
     assert isinstance(backends.load(light_weights, "auto"), light.LightModel)
     assert isinstance(backends.load(light_weights, "tensorflow"), StyleModel)
+
+
+def test_build_command_prints_the_graph_directory(weights_home, light_weights):
+    """`python -m arbitrary_style.backends build NAME` builds (here: finds) the graphs and
+    prints where they are; a wrong command is one error line."""
+    from arbitrary_style.backends import light_graphs
+
+    env = {**os.environ, "ARBITRARY_STYLE_HOME": str(weights_home)}
+    result = subprocess.run([sys.executable, "-m", "arbitrary_style.backends", "build",
+                             str(light_weights)], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
+        assert result.stdout.strip() == str(light_graphs.graphs_dir(light_weights))
+    wrong = subprocess.run([sys.executable, "-m", "arbitrary_style.backends", "make"],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert wrong.returncode == 1 and wrong.stderr.startswith("error: give the command: build")
 
 
 def test_each_registered_backend_loads_and_names_itself(light_home, light_weights):

@@ -341,7 +341,7 @@ class VggGhosting:
 
 def moved_split(frames, pairs):
     """The warping error (8-bit levels) on the still and on the moved pixels (flow < or
-    >= 1 px) among those the flow can follow."""
+    >= 1 px) among those the flow can follow (None where there are none)."""
     errors = {False: [], True: []}
     for t, (grid, mask, moved) in enumerate(pairs, start=1):
         difference = np.abs(np.clip(_as_float(frames[t]), 0, 1) - temporal.warp(
@@ -350,7 +350,7 @@ def moved_split(frames, pairs):
             selected = mask & (moved == key)
             if selected.any():
                 errors[key].append(np.mean(difference[selected]))
-    return [255 * float(np.mean(errors[key])) for key in (False, True)]
+    return [255 * float(np.mean(errors[key])) if errors[key] else None for key in (False, True)]
 
 
 def motion_blended(contents, stylized, **options):
@@ -478,7 +478,8 @@ def warping_report(args):
                   f"{f'{len(contents) / spent:.1f}' if spent else '-'}")
         still, moving = moved_split(contents, pairs)
         shares = np.mean([[np.mean(mask), np.mean(moved)] for _, mask, moved in pairs], axis=0)
-        split = [f"{label} {a / still:.2f} / {b / moving:.2f}" for label, (a, b) in
+        split = [f"{label} {a / still:.2f} / {b / moving:.2f}" if still else
+                 f"{label} - / {b / moving:.2f}" for label, (a, b) in
                  (("per frame", moved_split(per_frame, pairs)),
                   ("--temporal_consistency", moved_split(blended, pairs)))]
         print(f"{name}: pixels the flow follows {shares[0]:.0%}, moved >= 1 px {shares[1]:.0%};"

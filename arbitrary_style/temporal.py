@@ -6,7 +6,7 @@ O_{t-1} warped along the motion of the input (optical flow, as the flow-based me
 Ruder et al. 2016 and Lai et al. 2018 carry the previous result forward), only where that
 warp can be trusted:
 
-    O_t = S_t + BLEND * trust * (warp(O_{t-1}) - S_t)
+    O_t = S_t + weight * (warp(O_{t-1}) - S_t),   weight = trust * min(blend, n / (n + 1))
 
 `trust` is 0 where the forward-backward check of the flow fails (occlusions and
 disocclusions: a pixel's backward flow and the forward flow where it lands must cancel,
@@ -18,6 +18,16 @@ less a global exposure change, ramps trust down to 0 at WARP_ERROR_LIMIT). At a 
 (thumbnail detector, or too few trusted pixels) the output is the per-frame result. It is
 recursive: strokes stay attached to the scene for several frames, and nothing is
 retrained, so any style works.
+
+The weight is motion-adaptive, as recursive video noise filters are: `blend` falls from
+BLEND on still pixels (their history is carried over nearly as it is) to BLEND_MOVING at
+MOTION_SCALE pixels a frame and beyond (a moving pixel's history has been resampled at
+every frame, softening it, and a flow's error grows with the motion), so moving regions
+stay nearer their own stylization and do not trail. And `n`, the number of
+frames a pixel's history holds (carried along the flow, restarted at 1 wherever trust
+was 0), makes a young history a running average (1/2, 2/3, ...) rather than weighing one
+old frame at `blend`: just after a cut or a disocclusion the output leans on its own
+stylization, not on a single previous frame.
 
 The flow is OpenCV's DIS optical flow (Kroeger et al. 2016) at its FAST preset, imported
 only when the feature is used (OpenCV is the optional `temporal` extra). The constants were chosen
@@ -34,8 +44,12 @@ from arbitrary_style.errors import UserError
 CUT_THRESHOLD = 0.1
 _CUT_THUMBNAIL = (32, 18)
 
-# Weight of the warped previous output where the warp is fully trusted.
-BLEND = 0.9
+# Weight of the warped previous output where the warp is fully trusted: BLEND on still
+# pixels, falling linearly to BLEND_MOVING at MOTION_SCALE pixels a frame (of the output
+# frame) and beyond; never more than n / (n + 1) for a history of n frames, n at most
+# MAX_HISTORY.
+BLEND, BLEND_MOVING, MOTION_SCALE = 0.95, 0.65, 3.0
+MAX_HISTORY = 20
 # Photometric warp error of the input (mean |C_t - warp(C_{t-1})| over RGB, in [0, 1]):
 # full trust up to WARP_ERROR_TRUSTED (noise, small exposure changes), falling linearly to
 # none at WARP_ERROR_LIMIT.
@@ -54,7 +68,9 @@ MIN_TRUSTED_SHARE = 0.2
 # frames: on a downscaled copy, the flow scaled back up), which bounds its cost.
 FLOW_LONG_SIDE = 640
 # Peak bytes per frame pixel of the filter: its temporaries measured with tracemalloc at
-# 69 (640x360) and 53 (1280x720), plus the previous output it holds (12), rounded up.
+# 69 (640x360) and 53 (1280x720) (measured again with the motion-adaptive weight: 60 and
+# 51, against 57 and 50 for the first version in the same run), plus the previous output
+# (12) and the history lengths (4) it holds, rounded up.
 BYTES_PER_PIXEL = 96
 INSTALL_HINT = "pip install 'arbitrary_style[temporal]'"
 
@@ -154,16 +170,22 @@ def motion_boundaries(flow):
 
 class MotionBlender:
     """The consistency filter over a clip's frames: called once per frame, in order. The
-    flow and the trust are computed on copies at most `long_side` pixels long (bounding
-    their cost), then scaled up to the frame."""
+    flow, the trust and the weight are computed on copies at most `long_side` pixels long
+    (bounding their cost), then scaled up to the frame. `blend`, `blend_moving` and
+    `motion_scale` set the weight (module constants by default); `running_start=False`
+    and `blend_moving=blend` give the constant-weight filter of the first version."""
 
-    def __init__(self, blend=BLEND, cut_threshold=None, long_side=FLOW_LONG_SIDE):
+    def __init__(self, blend=BLEND, cut_threshold=None, long_side=FLOW_LONG_SIDE,
+                 blend_moving=BLEND_MOVING, motion_scale=MOTION_SCALE, running_start=True):
         self._cv2 = _cv2()
         self._flow = flow_estimator()
         self.blend, self.long_side = blend, long_side
+        self.blend_moving, self.motion_scale = blend_moving, motion_scale
+        self.running_start = running_start
         self._is_cut = SceneCuts(cut_threshold)
         self.restarts = 0  # frames after the first left as stylized: cuts, too little trust
         self._previous = None  # (small uint8 input, its gray, output) of the previous frame
+        self._history = None  # float32 [h,w]: frames each (small) pixel's output holds
 
     def _small(self, content):
         """`content` as uint8 at most `long_side` pixels long."""
@@ -187,6 +209,7 @@ class MotionBlender:
         if output is None:
             self.restarts += previous is not None
             output = stylized
+            self._history = None  # every pixel: its own frame only
         self._previous = (*current, output)
         return output
 
@@ -209,16 +232,35 @@ class MotionBlender:
         return np.clip((WARP_ERROR_LIMIT - error) / (WARP_ERROR_LIMIT - WARP_ERROR_TRUSTED),
                        0.0, 1.0) * valid, backward
 
+    def weight(self, trust, backward, scale=(1.0, 1.0)):
+        """The blend weight [h,w] of the warped previous output, from `trust` and the
+        backward flow [h,w,2] (both small; `scale` (x, y): output pixels per flow pixel),
+        and the history length of each pixel, which it advances."""
+        cv2 = self._cv2
+        speed = cv2.magnitude(backward[..., 0] * np.float32(scale[0]),
+                              backward[..., 1] * np.float32(scale[1]))
+        moving = np.minimum(speed, self.motion_scale) * np.float32(1.0 / self.motion_scale)
+        blend = np.float32(self.blend) + np.float32(self.blend_moving - self.blend) * moving
+        if self.running_start:
+            if self._history is None:
+                history = np.ones(trust.shape, np.float32)
+            else:
+                history = warp(self._history, sample_grid(backward))
+            history *= trust > 0  # an untrusted pixel's history is not carried over
+            blend = np.minimum(blend, history / (history + 1))
+            self._history = np.minimum(history + 1, MAX_HISTORY)
+        return (trust * blend).astype(np.float32)
+
     def _blend(self, previous, current, stylized):
         """The blended output, or None when too little of the frame can be trusted."""
         trust, backward = self.trust(previous[:2], current)
         if np.mean(trust > 0) < MIN_TRUSTED_SHARE:
             return None
         height, width = stylized.shape[:2]
+        scale = np.array([width / trust.shape[1], height / trust.shape[0]], np.float32)
+        weight = self.weight(trust, backward, scale)
         if trust.shape != (height, width):
-            scale = np.array([width / trust.shape[1], height / trust.shape[0]], np.float32)
             backward = self._cv2.resize(backward, (width, height)) * scale
-            trust = self._cv2.resize(trust.astype(np.float32), (width, height))
+            weight = self._cv2.resize(weight, (width, height))
         warped = warp(previous[2].astype(np.float32, copy=False), sample_grid(backward))
-        weight = (self.blend * trust).astype(np.float32)[..., None]
-        return stylized + weight * (warped - stylized)
+        return stylized + weight[..., None] * (warped - stylized)

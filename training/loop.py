@@ -126,7 +126,7 @@ class TrainingLoop:
         if start_step >= self.config.train_steps:
             logging.info("already trained %d of %d steps", start_step, self.config.train_steps)
             return history
-        dataset = make_dataset(start_step)
+        dataset = make_dataset(start_step).with_options(global_batch_options())
         batches = iter(self.strategy.experimental_distribute_dataset(dataset))
 
         @tf.function
@@ -179,6 +179,24 @@ class TrainingLoop:
                 f"${TIMEOUT_VARIABLE}={collective_timeout():g} s "
                 f"({type(error).__name__}); restart all workers to resume from the last "
                 "checkpoint") from None
+
+
+def global_batch_options():
+    """tf.data options that make N workers see one process's global batches, by construction.
+
+    Each worker runs the whole (seeded) pipeline and keeps its slice of every global batch
+    (DATA sharding), so worker i's images are exactly those a single process would put at
+    i's place in the batch. AUTO would pick FILE sharding wherever it finds file readers (a
+    tfds source's TFRecords): each worker would then read other files, shuffle and batch
+    them on its own, and the global batch would be another one (each worker reading all of
+    the data is the price). `deterministic` is stated rather than left to TensorFlow's
+    default: the order of the elements is the pairing of content, style and per-element
+    seeds.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.deterministic = True
+    return options
 
 
 def is_chief(strategy):

@@ -6,7 +6,8 @@
 The student learns the teacher's 100-d style vectors (mean squared error), optionally plus
 the stylization loss of the teacher's (frozen) transformer driven by the student's vectors
 ("true loss", at a small weight; needs --content). The result — the student predictor with
-the teacher's transformer — is saved in the project's weights format.
+the teacher's transformer — is saved in the project's weights format, in --output (default
+MODEL_DIR/weights).
 """
 
 import dataclasses

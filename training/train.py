@@ -11,8 +11,9 @@ fast network of Johnson et al. as a special case of the same code. Its weights a
 with that vector as the predictor head's bias (and a zero kernel), so `stylize` and the
 exporters use it like any other weights.
 
-A job restarted with the same --model_dir resumes from its latest checkpoint.
-TensorBoard: `tensorboard --logdir MODEL_DIR/summaries`.
+A job restarted with the same --model_dir resumes from its latest checkpoint. The trained
+weights go to --output (a weights directory in the project's format; default
+MODEL_DIR/weights). TensorBoard: `tensorboard --logdir MODEL_DIR/summaries`.
 """
 
 import dataclasses

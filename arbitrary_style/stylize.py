@@ -25,9 +25,8 @@ import time
 from absl import flags
 
 from arbitrary_style import (
-    backends, cli, common_flags, image_io, memory, pipeline, progress_bar, specs, temporal)
+    backends, cli, common_flags, image_io, memory, pipeline, specs, temporal)
 from arbitrary_style.errors import UserError
-from arbitrary_style.weights import store
 
 FLAGS = flags.FLAGS
 
@@ -71,6 +70,10 @@ def collect_contents(arguments):
 
 def run(argv):
     """The command; returns the exit code (a UserError becomes one `error:` line)."""
+    # Imported here, not above: `--help` and a bad flag stay quick without them.
+    from arbitrary_style import progress_bar
+    from arbitrary_style.weights import store
+
     started = time.perf_counter()
     styles = specs.styles_from_flags(FLAGS.styles, FLAGS.style, FLAGS.style_weight)
     arguments = (FLAGS.content or []) + argv[1:]

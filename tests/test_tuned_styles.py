@@ -337,6 +337,11 @@ def test_builtin_styles_resolve_by_name_and_the_cache_overrides_them():
         assert style.record["builtin"] and f"`{name}`" in notice
         assert style.record["painter"] and style.record["source"]
         assert style.record["style_tuned"] < style.record["style_predicted"]
+        # The goal, as checked on held-out photos when the library was tuned.
+        held_out = style.record["held_out"]
+        assert held_out["style_ratio"] < 1 and held_out["content_ratio"] <= 1.2, name
+        assert "golden_gate_sq.jpg" in held_out["contents"]
+        assert not set(held_out["contents"]) & set(style.record["contents"])
     name = names[0]
     assert name in tuned_styles.all_names() and name not in tuned_styles.names()
     with pytest.raises(UserError, match="a built-in style cannot be removed"):

@@ -126,9 +126,14 @@ def cmd_list(args):
             notes.append("per-layer norms")
         if record.get("painting"):
             notes.append(f"{record['painting']}, {record.get('painter', '')}")
-        print(f"@{name}: weights={record['weights']} style_image={record.get('style_image')} "
-              f"loss {record.get('loss_predicted', float('nan')):.4g} -> "
-              f"{record.get('loss_tuned', float('nan')):.4g} ({'; '.join(notes)})")
+        if "style_predicted" in record:  # Format 2: the ratios on the tuning photos.
+            gain = (f"style x{record['style_tuned'] / record['style_predicted']:.2f}, content "
+                    f"x{record['content_tuned'] / record['content_predicted']:.2f}")
+        else:
+            gain = (f"loss {record.get('loss_predicted', float('nan')):.4g} -> "
+                    f"{record.get('loss_tuned', float('nan')):.4g}")
+        image = f" style_image={record['style_image']}" if record.get("style_image") else ""
+        print(f"@{name}: weights={record['weights']}{image} {gain} ({'; '.join(notes)})")
     return 0
 
 

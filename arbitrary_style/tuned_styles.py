@@ -177,7 +177,7 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=0, learning_ra
             values, gradients = value_and_gradient()
             if stage == "vector" and step == 0 and relative:
                 _, content, style = (float(v) for v in values)
-                scales.assign([1.0 / style, 1.0 / content])
+                scales.assign([1.0 / max(style, 1e-12), 1.0 / max(content, 1e-12)])
                 values, gradients = value_and_gradient()
             if stage == "norm" and step == 0:
                 snapshots["gradients"] = gradients  # Stage 1's best point, seen anew.

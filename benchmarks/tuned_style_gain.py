@@ -1,58 +1,88 @@
-"""What tuning a style buys on held-out photos: VGG-19 losses of predicted vs tuned vector.
+"""What tuning a style buys on held-out photos: VGG-19 losses of predicted vs tuned style.
 
-    python benchmarks/tuned_style_gain.py --style S.jpg --tune_contents DIR --held_out DIR \\
-        [--steps 30] [--size 256]
+    python benchmarks/tuned_style_gain.py --style S.jpg [--style T.jpg ...] \\
+        [--tune_contents DIR] --held_out DIR [--steps 30] [--norm_steps 0] [--size 256]
 
-Tunes the style's vector (`tuned_styles.tune_vector`, the default weights, the imported
-VGG-19 with Gatys's layers) on the photos of --tune_contents, then scores the predicted
-and the tuned vector on the photos of --held_out with the same loss. Prints one markdown
-row: content and style loss (means over the held-out photos) of each vector, and minutes.
+Tunes each style (`tuned_styles.tune`, the default weights, the imported VGG-19 with
+Gatys's layers) on the photos of --tune_contents (default: the built-in set), then scores
+the predicted and the tuned style on the photos of --held_out with the same loss. Prints
+one markdown row per style: content and style loss (means over the held-out photos) of
+each, their ratios, whether the goal (style lower at <= 1.2x content) holds, and minutes.
 """
 
 import argparse
+import math
 import pathlib
 import time
 
 import numpy as np
 
-from arbitrary_style import image_io, tuned_styles
+from arbitrary_style import image_io, norm_params, tuned_styles
 from arbitrary_style.losses import LossConfig, StyleLoss
-from arbitrary_style.styles import square_crop
+from arbitrary_style.styles import load_contents
 from arbitrary_style.weights import store
 
+GOAL_CONTENT_RATIO = 1.2
 
-def _photos(directory, size):
-    return np.stack([square_crop(image_io.load_image(p), size)
-                     for p in image_io.list_images(directory)])
+
+def held_out_losses(model, loss, style, held_out, vector, offsets=None):
+    """(content, style) VGG-19 losses of the style on held-out photos [N, S, S, 3]."""
+    targets = loss.targets(held_out, [style], style_blend=[1.0])
+    with norm_params.applied(model, offsets):
+        stylized = model.stylize(held_out, np.repeat(vector[np.newaxis], len(held_out), 0))
+    parts = loss.loss(stylized, targets)[1]
+    return float(parts["content"]), float(parts["style"])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--style", required=True)
-    parser.add_argument("--tune_contents", required=True)
+    parser.add_argument("--style", action="append", required=True)
+    parser.add_argument("--tune_contents", default=None)
     parser.add_argument("--held_out", required=True)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--norm_steps", type=int, default=0)
+    parser.add_argument("--content_weight", type=float,
+                        default=tuned_styles.DEFAULT_CONTENT_WEIGHT)
+    parser.add_argument("--max_content_ratio", type=float,
+                        default=tuned_styles.DEFAULT_MAX_CONTENT_RATIO)
+    parser.add_argument("--norm_learning_rate", type=float, default=0.05)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--verbose", action="store_true", help="print every step's losses")
     args = parser.parse_args()
 
     model = store.load_model(store.resolve_weights(None))
     loss = StyleLoss(LossConfig("vgg19"))
-    style = image_io.limit_long_side(image_io.load_image(args.style), args.size)
-    started = time.perf_counter()
-    tuned, history = tuned_styles.tune_vector(model, style, _photos(args.tune_contents, args.size),
-                                              loss=loss, steps=args.steps)
-    minutes = (time.perf_counter() - started) / 60
-    held_out = _photos(args.held_out, args.size)
-    targets = loss.targets(held_out, [style], style_blend=[1.0])
-    scores = []
-    for vector in (model.predict_style(style), tuned):
-        stylized = model.stylize(held_out, np.repeat(vector[np.newaxis], len(held_out), 0))
-        parts = loss.loss(stylized, targets)[1]
-        scores += [float(parts["content"]), float(parts["style"])]
+    tune_paths = (image_io.list_images(args.tune_contents) if args.tune_contents
+                  else tuned_styles.builtin_contents())
+    contents = load_contents(tune_paths, args.size)
+    held_out = load_contents(image_io.list_images(args.held_out), args.size)
     print("| style | predicted: content | predicted: style | tuned: content | tuned: style "
-          "| tuning loss start -> best | minutes |\n|---|---|---|---|---|---|---|")
-    print(f"| {pathlib.Path(args.style).stem} | " + " | ".join(f"{s:.3g}" for s in scores)
-          + f" | {history[0]:.3g} -> {min(history):.3g} | {minutes:.1f} |")
+          "| content x | style x | goal | kept | minutes |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
+    for path in args.style:
+        style = image_io.limit_long_side(image_io.load_image(path), args.size)
+        started = time.perf_counter()
+        result = tuned_styles.tune(
+            model, style, contents, loss=loss, steps=args.steps, norm_steps=args.norm_steps,
+            content_weight=args.content_weight, max_content_ratio=args.max_content_ratio,
+            norm_learning_rate=args.norm_learning_rate,
+            callback=(lambda step, e: print(f"  {e['stage']} {step}: content {e['content']:.4g} "
+                                            f"style {e['style']:.4g} total {e['total']:.4g} "
+                                            f"{'eligible' if e['eligible'] else ''}",
+                                            flush=True)) if args.verbose else None)
+        minutes = (time.perf_counter() - started) / 60
+        predicted = held_out_losses(model, loss, style, held_out, model.predict_style(style))
+        tuned = held_out_losses(model, loss, style, held_out, result.vector,
+                                result.norm_offsets)
+        content_ratio, style_ratio = tuned[0] / predicted[0], tuned[1] / predicted[1]
+        goal = style_ratio < 1 and content_ratio <= GOAL_CONTENT_RATIO
+        best = result.history[result.best]
+        print(f"| {pathlib.Path(path).stem} | {predicted[0]:.3g} | {predicted[1]:.3g} | "
+              f"{tuned[0]:.3g} | {tuned[1]:.3g} | {content_ratio:.2f} | {style_ratio:.2f} | "
+              f"{'met' if goal else 'NOT met'} | {best['stage']} step {result.best} | "
+              f"{minutes:.1f} |", flush=True)
+        if not math.isfinite(style_ratio):
+            raise SystemExit("non-finite loss")
 
 
 if __name__ == "__main__":

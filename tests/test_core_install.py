@@ -93,6 +93,28 @@ def test_stylize_an_image(core_env, tmp_path):
         assert np.abs(stylized - np.asarray(image.convert("RGB"), np.float32)).mean() > 10
 
 
+def test_stylize_with_a_builtin_tuned_style(core_env, tmp_path):
+    """A built-in style resolves by @NAME without TensorFlow (light backend): a style with
+    per-layer norms gives its tuned vector and one warning line saying so."""
+    from arbitrary_style import tuned_styles
+
+    names = tuned_styles.builtin_names()
+    normed = [n for n in names if "norm_offsets" in tuned_styles.load(n)]
+    plain = [n for n in names if n not in normed]
+    for name in (normed[:1] + plain[:1]):
+        result = run(["-m", "arbitrary_style.stylize", "--content", CONTENT, "--styles",
+                      f"@{name}:0.7,{STYLE}:0.3", "--output", f"{name}.png"], core_env,
+                     tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / f"{name}.png").is_file()
+        if name in normed:
+            assert result.stderr.count("\n") == 1
+            assert "per-layer normalization parameters" in result.stderr
+        else:
+            assert result.stderr == ""
+    assert normed or plain
+
+
 def test_stylize_a_video(core_env, tmp_path):
     clip = tmp_path / "clip.mp4"
     with av.open(str(clip), "w") as container:

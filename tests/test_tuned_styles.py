@@ -175,3 +175,233 @@ def test_tune_command_ctrl_c_stores_the_best_so_far(weights_home, tmp_path):
     record = tuned_styles_record(weights_home, "stopped")
     (weights_home / "styles" / "stopped.json").unlink()
     assert record["steps_done"] >= 2 and record["loss_tuned"] <= record["loss_predicted"]
+
+
+# --- Issue 23, second part: the content bound, per-layer norms, built-ins, the sheet. ---
+
+
+def _losses(model, loss, contents, style, vector, offsets=None):
+    """(content, style) of `loss` for the vector (and offsets) on the contents."""
+    from arbitrary_style import norm_params
+
+    targets = loss.targets(contents, [style], style_blend=[1.0])
+    with norm_params.applied(model, offsets):
+        stylized = model.transformer(contents, np.repeat(vector[None], len(contents), 0))
+    parts = loss.loss(stylized, targets)[1]
+    return float(parts["content"]), float(parts["style"])
+
+
+def test_tune_keeps_the_best_step_within_the_content_bound(imported_model, loss, images):
+    contents, style = images
+    result = tuned_styles.tune(imported_model, style, contents, loss=loss, steps=6,
+                               learning_rate=0.5, max_content_ratio=1.02)
+    first, best = result.history[0], result.history[result.best]
+    # With this large a step the content loss leaves the bound (the bound is exercised)...
+    assert max(entry["content"] for entry in result.history) > 1.02 * first["content"]
+    # ...and the kept step is inside it, with a lower style loss, or the predicted vector.
+    assert best["content"] <= 1.02 * first["content"]
+    assert result.best == 0 or best["style"] < first["style"]
+    assert all(result.history[i]["total"] >= best["total"] for i in range(len(result.history))
+               if result.history[i]["eligible"])
+    content, style_loss = _losses(imported_model, loss, contents, style, result.vector)
+    np.testing.assert_allclose([content, style_loss], [best["content"], best["style"]],
+                               rtol=1e-3)
+    # Without the bound the lowest objective is kept, wherever its content loss is.
+    free = tuned_styles.tune(imported_model, style, contents, loss=loss, steps=6,
+                             learning_rate=0.5, max_content_ratio=float("inf"))
+    assert free.history[free.best]["total"] == min(e["total"] for e in free.history)
+
+
+def test_norm_stage_tunes_per_layer_offsets_and_restores_the_model(imported_model, loss,
+                                                                    images):
+    from arbitrary_style import norm_params
+
+    contents, style = images
+    before = {key: (b.numpy(), g.numpy())
+              for key, (b, g) in norm_params.cin_biases(imported_model.transformer).items()}
+    result = tuned_styles.tune(imported_model, style, contents, loss=loss, steps=2,
+                               norm_steps=4, norm_learning_rate=0.05,
+                               max_content_ratio=float("inf"))
+    after = norm_params.cin_biases(imported_model.transformer)
+    for key, (beta, gamma) in after.items():  # The model is as it was.
+        np.testing.assert_array_equal(beta.numpy(), before[key][0])
+        np.testing.assert_array_equal(gamma.numpy(), before[key][1])
+    stages = [entry["stage"] for entry in result.history]
+    assert stages == ["vector"] * 3 + ["norm"] * 4
+    vector_best = min(e["total"] for e in result.history if e["stage"] == "vector")
+    assert result.history[result.best]["stage"] == "norm"
+    assert result.history[result.best]["total"] < vector_best
+    assert set(result.norm_offsets) == set(before) and len(before) == 13
+    assert any(np.abs(b).max() > 0 for b, _ in result.norm_offsets.values())
+    # The offsets reproduce the recorded losses when applied.
+    best = result.history[result.best]
+    measured = _losses(imported_model, loss, contents, style, result.vector,
+                       result.norm_offsets)
+    np.testing.assert_allclose(measured, [best["content"], best["style"]], rtol=1e-3)
+    assert not np.allclose(
+        measured, _losses(imported_model, loss, contents, style, result.vector), rtol=1e-3)
+
+
+def test_applied_offsets_change_the_output_and_are_removed(imported_model, images):
+    from arbitrary_style import norm_params
+
+    contents, style = images
+    vector = imported_model.predict_style(style)
+    plain = imported_model.stylize(contents[0], vector)
+    offsets = {key: (np.full(b.shape, 0.3, np.float32), np.zeros(g.shape, np.float32))
+               for key, (b, g) in norm_params.cin_biases(imported_model.transformer).items()}
+    with norm_params.applied(imported_model, offsets):
+        shifted = imported_model.stylize(contents[0], vector)
+    np.testing.assert_array_equal(imported_model.stylize(contents[0], vector), plain)
+    assert np.abs(shifted - plain).mean() > 2 / 255
+    # An offset of zero is the vector alone.
+    zeros = {key: (np.zeros_like(b), np.zeros_like(g)) for key, (b, g) in offsets.items()}
+    with norm_params.applied(imported_model, zeros):
+        np.testing.assert_allclose(imported_model.stylize(contents[0], vector), plain,
+                                   atol=1e-6)
+    bad = dict(offsets)
+    bad.pop("expand/conv3/conv")
+    with pytest.raises(UserError, match="do not fit this transformer"):
+        with norm_params.applied(imported_model, bad):
+            pass
+    bad = {**offsets, "expand/conv3/conv": (np.zeros(4), np.zeros(4))}
+    with pytest.raises(UserError, match="the layer has 3 channels"):
+        with norm_params.applied(imported_model, bad):
+            pass
+
+    class LightModel:
+        backend = "light"
+
+    with pytest.raises(UserError, match="use --backend tensorflow$") as refused:
+        with norm_params.applied(LightModel(), offsets):
+            pass
+    assert "\n" not in str(refused.value)
+
+
+def _offsets(scale):
+    return {"residual/residual1/conv1": (np.full(4, scale, np.float32),
+                                         np.linspace(-scale, scale, 4).astype(np.float32)),
+            "expand/conv3/conv": (np.full(3, -scale, np.float32), np.zeros(3, np.float32))}
+
+
+def test_store_v2_keeps_norm_offsets_and_reads_v1(capsys):
+    vector = np.linspace(-1, 1, 100)
+    path = tuned_styles.save("normed", vector, weights="magenta-mobile", details={},
+                             norm_offsets=_offsets(0.5))
+    record = json.loads(path.read_text())
+    assert record["format_version"] == 2 and record["norm_offsets_dtype"] == "float16"
+    style = tuned_styles.style_for("normed", "magenta-mobile")
+    for key, (beta, gamma) in _offsets(0.5).items():
+        np.testing.assert_allclose(style.norm_offsets[key][0], beta, atol=1e-3)
+        np.testing.assert_allclose(style.norm_offsets[key][1], gamma, atol=1e-3)
+    # vector_for gives the vector alone and says so, once.
+    np.testing.assert_allclose(tuned_styles.vector_for("normed", "magenta-mobile"), vector,
+                               rtol=1e-6)
+    tuned_styles.vector_for("normed", "magenta-mobile")
+    warning = capsys.readouterr().err
+    assert warning.count("\n") == 1 and "per-layer normalization parameters" in warning
+    # A version 1 file (vector only) still reads.
+    path.write_text(json.dumps({"format_version": 1, "name": "normed",
+                                "weights": "magenta-mobile", "vector": list(vector)}))
+    assert tuned_styles.style_for("normed", "magenta-mobile").norm_offsets is None
+    # Damaged offsets are one clear error.
+    path.write_text(json.dumps({**record, "norm_offsets": {"x": {"beta": "!!", "gamma": ""}}}))
+    with pytest.raises(UserError, match="bad normalization parameters"):
+        tuned_styles.load("normed")
+    path.write_text(json.dumps({**record, "format_version": 1}))
+    with pytest.raises(UserError, match="need format version 2"):
+        tuned_styles.load("normed")
+
+
+def test_blend_and_strength_scale_the_offsets():
+    tuned_styles.save("a", np.zeros(100), weights="magenta-mobile", details={},
+                      norm_offsets=_offsets(1.0))
+    tuned_styles.save("b", np.zeros(100), weights="magenta-mobile", details={})
+    offsets = tuned_styles.norm_offsets_of_entries(
+        [("@a", 1.0), ("@b", 2.0), (str(STYLE_DIR / "pink_zigzag.jpg"), 1.0)],
+        "magenta-mobile", strength=0.5)
+    for key, (beta, gamma) in _offsets(1.0).items():
+        np.testing.assert_allclose(offsets[key][0], 0.125 * beta, atol=1e-3)
+        np.testing.assert_allclose(offsets[key][1], 0.125 * gamma, atol=1e-3)
+    assert tuned_styles.norm_offsets_of_entries([("@b", 1.0)], "magenta-mobile") is None
+
+
+def test_builtin_styles_resolve_by_name_and_the_cache_overrides_them():
+    names = tuned_styles.builtin_names()
+    assert len(names) >= 20
+    notice = (tuned_styles.LIBRARY_DIR / "NOTICE.md").read_text()
+    for name in names:
+        path = tuned_styles.builtin_path(name)
+        assert 200 <= path.stat().st_size <= 8000, name
+        style = tuned_styles.style_for(name, "magenta-mobile")
+        assert style.record["builtin"] and f"`{name}`" in notice
+        assert style.record["painter"] and style.record["source"]
+        assert style.record["style_tuned"] < style.record["style_predicted"]
+        # The goal, as checked on held-out photos when the library was tuned.
+        held_out = style.record["held_out"]
+        assert held_out["style_ratio"] < 1 and held_out["content_ratio"] <= 1.2, name
+        assert "golden_gate_sq.jpg" in held_out["contents"]
+        assert not set(held_out["contents"]) & set(style.record["contents"])
+    name = names[0]
+    assert name in tuned_styles.all_names() and name not in tuned_styles.names()
+    with pytest.raises(UserError, match="a built-in style cannot be removed"):
+        tuned_styles.remove(name)
+    tuned_styles.save(name, np.full(100, 0.25), weights="magenta-mobile", details={})
+    style = tuned_styles.style_for(name, "magenta-mobile")
+    assert not style.record["builtin"] and np.all(style.vector == 0.25)
+    tuned_styles.remove(name)
+    assert tuned_styles.style_for(name, "magenta-mobile").record["builtin"]
+
+
+def test_builtin_contents_are_listed_with_their_licences():
+    paths = tuned_styles.builtin_contents()
+    assert len(paths) >= 3
+    notice = (tuned_styles.LIBRARY_DIR / "NOTICE.md").read_text()
+    for path in paths:
+        assert f"contents/{path.name}" in notice
+        assert image_io.load_image(path).shape == (256, 256, 3)
+
+
+def test_tune_command_without_contents_uses_the_builtin_set(weights_home, tmp_path):
+    result = _styles_cli("tune", str(STYLE_DIR / "pink_zigzag.jpg"), "--name", "zig",
+                         "--steps", "1", "--norm_steps", "1", "--size", "32",
+                         "--vgg_weights", "none", home=weights_home)
+    assert result.returncode == 0, result.stderr
+    record = tuned_styles_record(weights_home, "zig")
+    (weights_home / "styles" / "zig.json").unlink()
+    assert record["contents"] == [p.name for p in tuned_styles.builtin_contents()]
+    assert record["steps_done"] == 2 and record["format_version"] == 2
+    assert record["content_tuned"] <= 1.15 * record["content_predicted"]
+
+
+def test_sheet_shows_every_style_with_its_norm_offsets(weights_home, imported_model,
+                                                       tmp_path, monkeypatch):
+    from arbitrary_style import norm_params
+
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
+    vector = imported_model.predict_style(load_rgb(STYLE_DIR / "pink_zigzag.jpg", 64))
+    offsets = {key: (np.full(b.shape, 0.4, np.float32), np.zeros(g.shape, np.float32))
+               for key, (b, g) in norm_params.cin_biases(imported_model.transformer).items()}
+    tuned_styles.save("plain", vector, weights="magenta-mobile", details={})
+    tuned_styles.save("normed", vector, weights="magenta-mobile", details={},
+                      norm_offsets=offsets)
+    content = tmp_path / "content.png"
+    image_io.save_image(load_rgb(CONTENT_DIR / "golden_gate_sq.jpg", 64), content)
+    try:
+        result = _styles_cli("sheet", "--content", str(content), "--output",
+                             str(tmp_path / "sheet.png"), "--styles", "@plain,@normed",
+                             "--size", "64", home=weights_home)
+        missing = _styles_cli("sheet", "--content", str(content), "--output",
+                              str(tmp_path / "x.png"), "--styles", "@nope", home=weights_home)
+    finally:
+        tuned_styles.remove("plain")
+        tuned_styles.remove("normed")
+    assert result.returncode == 0, result.stderr
+    sheet = image_io.load_image(tmp_path / "sheet.png")
+    assert sheet.shape == (64 + 16, 6 * 64, 3)
+    tiles = [sheet[16:, i * 64:(i + 1) * 64] for i in range(3)]
+    expected = imported_model.stylize(load_rgb(CONTENT_DIR / "golden_gate_sq.jpg", 64), vector)
+    assert np.abs(tiles[1] - expected).mean() < 2 / 255  # @plain: the vector
+    assert np.abs(tiles[2] - tiles[1]).mean() > 4 / 255  # @normed: its offsets applied
+    assert missing.returncode == 1 and "no tuned style 'nope'" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -17,12 +17,13 @@ temporal smoothing or motion-compensated consistency.
 
 import dataclasses
 import itertools
+import sys
 import resource
 import time
 
 import numpy as np
 
-from arbitrary_style import image_io, memory, specs, temporal, tiling
+from arbitrary_style import image_io, memory, norm_params, specs, temporal, tiling
 from arbitrary_style.errors import UserError
 from arbitrary_style.model_config import DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE
 from arbitrary_style.style_vectors import apply_strength, blend_style_vectors
@@ -57,20 +58,39 @@ def style_vector(model, styles, *, weights_name=DEFAULT_WEIGHTS, style_size=DEFA
     from arbitrary_style import tuned_styles  # rarely needed: kept out of --help's imports
 
     read_image = read_image or (lambda path: image_io.load_image(path, max_pixels=max_pixels))
-    vectors = [tuned_styles.vector_for(str(path)[1:], weights_name)
+    vectors = [tuned_styles.style_for(str(path)[1:], weights_name).vector
                if specs.is_tuned_style(path)
                else model.predict_style(read_image(path), style_size)
                for path, _ in styles]
     return blend_style_vectors(vectors, [weight for _, weight in styles])
 
 
-class Stylizer:
-    """A model, a style vector and `StylizeOptions`: the calls every caller needs."""
+def norm_offsets(model, styles, *, weights_name=DEFAULT_WEIGHTS, strength=1.0):
+    """The per-layer normalization offsets of the tuned styles among (path, weight)
+    entries, blended and scaled by `strength` (`tuned_styles.norm_offsets_of_entries`), for
+    a model that can apply them (the TensorFlow backend); None when there are none, or
+    (with one warning line) when the model cannot."""
+    if not any(specs.is_tuned_style(path) for path, _ in styles):
+        return None
+    from arbitrary_style import tuned_styles
 
-    def __init__(self, model, style_vector, options=StylizeOptions()):
+    offsets = tuned_styles.norm_offsets_of_entries(styles, weights_name, strength)
+    if offsets is not None and model.backend != "tensorflow":
+        print(f"warning: {norm_params.light_backend_message()} to apply them (only the "
+              "styles' vectors are used)", file=sys.stderr)
+        return None
+    return offsets
+
+
+class Stylizer:
+    """A model, a style vector (and a tuned style's per-layer normalization offsets, see
+    `norm_offsets`) and `StylizeOptions`: the calls every caller needs."""
+
+    def __init__(self, model, style_vector, options=StylizeOptions(), norm_offsets=None):
         self.model = model
         self.style_vector = np.asarray(style_vector, np.float32)
         self.options = options
+        self.norm_offsets = norm_offsets
 
     def plan(self, path):
         """The memory plan (`memory.Plan`) for the image file `path`, from its header (None
@@ -93,9 +113,11 @@ class Stylizer:
                                     o.strength)
         layout = memory.plan(input_size, content.shape[1::-1], self.model.config.alpha,
                              budget=o.max_memory, tile=o.tile, stroke_scale=o.stroke_scale)
-        return tiling.stylize(self.model, content, vector, tile=layout.tile,
-                              thumbnail_size=layout.thumbnail, stroke_scale=o.stroke_scale,
-                              preserve_colors=o.preserve_colors)
+        with norm_params.applied(self.model, self.norm_offsets):
+            return tiling.stylize(self.model, content, vector, tile=layout.tile,
+                                  thumbnail_size=layout.thumbnail,
+                                  stroke_scale=o.stroke_scale,
+                                  preserve_colors=o.preserve_colors)
 
     def image(self, path, plan=None):
         """(stylized array, the input's (w, h), its memory plan) of the image file `path`:
@@ -210,6 +232,10 @@ class FrameStream:
 
     def _stylize(self, pixels, vector):
         """uint8 stylized frames of consecutive uint8 frames [B,H,W,3]."""
+        with norm_params.applied(self._stylizer.model, self._stylizer.norm_offsets):
+            return self._stylize_batch(pixels, vector)
+
+    def _stylize_batch(self, pixels, vector):
         model, options = self._stylizer.model, self._stylizer.options
         content = self._content(pixels)
         if self._smoother:

@@ -95,9 +95,13 @@ def run(argv):
         memory.plan_file(contents[0], config.alpha, options.content_size, options.max_memory,
                          options.tile, options.stroke_scale)
     model = backends.load(weights_dir, FLAGS.backend)
-    stylizer = pipeline.Stylizer(model, pipeline.style_vector(
-        model, styles, weights_name=FLAGS.weights or store.DEFAULT_WEIGHTS,
-        style_size=options.style_size, max_pixels=options.max_pixels), options)
+    weights_name = FLAGS.weights or store.DEFAULT_WEIGHTS
+    stylizer = pipeline.Stylizer(
+        model, pipeline.style_vector(model, styles, weights_name=weights_name,
+                                     style_size=options.style_size,
+                                     max_pixels=options.max_pixels), options,
+        pipeline.norm_offsets(model, styles, weights_name=weights_name,
+                              strength=options.strength))
 
     results, failures = [], []
     progress = progress_bar.bar(list(zip(contents, outputs, strict=True)), unit="image",

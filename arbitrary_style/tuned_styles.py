@@ -383,7 +383,7 @@ def vector_for(name, weights):
 
 
 def norm_offsets_of_entries(styles, weights, strength=1.0):
-    """The per-layer offsets of a `--styles` blend (`inference.parse_styles` entries:
+    """The per-layer offsets of a `--styles` blend (`specs.parse_styles` entries:
     (path, weight)) at `strength`, or None when no `@NAME` entry has any. Entries that are
     images or vector-only styles contribute nothing; weights are normalised to sum 1."""
     from arbitrary_style import norm_params

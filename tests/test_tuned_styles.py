@@ -405,3 +405,32 @@ def test_sheet_shows_every_style_with_its_norm_offsets(weights_home, imported_mo
     assert np.abs(tiles[2] - tiles[1]).mean() > 4 / 255  # @normed: its offsets applied
     assert missing.returncode == 1 and "no tuned style 'nope'" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_the_pipeline_applies_norm_offsets_on_tensorflow_and_says_so_on_light(
+        imported_model, capsys):
+    """`--styles @NAME` with per-layer offsets: the TensorFlow backend stylizes with them
+    (blended and scaled by strength), the light one uses the vector and says so."""
+    from arbitrary_style import backends, norm_params, pipeline
+    from arbitrary_style.weights import builtin
+
+    vector = np.linspace(-1, 1, 100).astype(np.float32)
+    stored = {key: (np.full(b.shape, 0.25, np.float32), np.full(g.shape, -0.25, np.float32))
+              for key, (b, g) in norm_params.cin_biases(imported_model.transformer).items()}
+    tuned_styles.save("normed", vector, weights="magenta-mobile", details={},
+                      norm_offsets=stored)
+    styles = [("@normed", 1.0)]
+    offsets = pipeline.norm_offsets(imported_model, styles, weights_name="magenta-mobile")
+    content = np.random.default_rng(0).random((64, 80, 3), np.float32)
+    got = pipeline.Stylizer(imported_model, vector, norm_offsets=offsets).array(content)
+    with norm_params.applied(imported_model, offsets):
+        expected = imported_model.stylize(content, vector)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert np.abs(got - imported_model.stylize(content, vector)).mean() > 1e-3  # restored
+    half = pipeline.norm_offsets(imported_model, styles, weights_name="magenta-mobile",
+                                 strength=0.5)
+    key = next(iter(offsets))
+    np.testing.assert_allclose(half[key][1], 0.5 * np.asarray(offsets[key][1]), atol=1e-6)
+    light = backends.load(builtin.directory(), "light")
+    assert pipeline.norm_offsets(light, styles, weights_name="magenta-mobile") is None
+    assert "use --backend tensorflow" in capsys.readouterr().err

@@ -42,7 +42,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from arbitrary_style import image_io, inference, temporal, video
+from arbitrary_style import backends, image_io, temporal, video
 from arbitrary_style.weights import store
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "images"
@@ -344,8 +344,8 @@ def compare_decoder_flow(path):
 def warping_report(args):
     """The warping-error table: per frame, the EMA, the peer's pixel blend and
     --temporal_consistency on the real clips and a pan with known motion."""
-    model = inference.load(store.resolve_weights(None))
-    vector = inference.style_vector(model, [image_io.load_image(STYLE)])
+    model = backends.load(store.resolve_weights(None))
+    vector = model.predict_style(image_io.load_image(STYLE))
     cache = store.home() / "benchmark-clips"
     peer = args.peer if args.peer and pathlib.Path(args.peer).exists() else None
     clips = []
@@ -441,8 +441,8 @@ def main():
     if args.noise or args.exposure:
         frames = add_camera_noise(frames, args.noise, args.exposure)
     cut = len(frames) // len(SHOTS)
-    model = inference.load(store.resolve_weights(None))
-    vector = inference.style_vector(model, [image_io.load_image(STYLE)])
+    model = backends.load(store.resolve_weights(None))
+    vector = model.predict_style(image_io.load_image(STYLE))
     thumbnails = [temporal.cut_thumbnail(f) for f in frames]
     steps = [float(np.mean(np.abs(b - a))) for a, b in zip(thumbnails, thumbnails[1:])]
     within = [s for t, s in enumerate(steps, start=1) if t != cut]

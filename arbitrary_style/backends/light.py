@@ -52,10 +52,10 @@ class LightModel(NetworkRunner):
         """onnxruntime options of the `name` graph. The predictor runs once per style
         image (about 3-6 ms at 256 px), so it skips the NCHWc layout rewrite (a second,
         reordered copy of its 9 MB of weights) and keeps no memory arena of its own: about
-        25 MiB less peak memory for one image (see BUILD_NOTES, issue 9). Both graphs fold
-        the DequantizeLinear of int8 weights into float weights at load, and do not treat
-        them as quantized arithmetic: the built-in graphs then compute bit for bit what
-        their float conversion computes."""
+        25 MiB less peak memory for one image (see BUILD_NOTES, issue 9), and its threads
+        do not spin. All graphs fold the DequantizeLinear of int8 weights into float
+        weights at load, and do not treat them as quantized arithmetic: the built-in
+        graphs then compute bit for bit what their float conversion computes."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -65,6 +65,9 @@ class LightModel(NetworkRunner):
             options.graph_optimization_level = (
                 onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
             options.enable_cpu_mem_arena = False
+            # Its threads sleep between its many small kernels instead of spinning: on a
+            # busy machine half the CPU for its session and first run (BUILD_NOTES, 26).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return options
 
     def _predict(self, batch):

@@ -108,6 +108,9 @@ class SlimConv2D(keras.layers.Conv2D):
         whose 2x2 pixel blocks are `blocks` (NCHW, [B, 4*C, H/2, W/2]): a 2x2 conv of the
         blocks, edge-padded by one block at the top and left (`strided_kernel_on_blocks`),
         and no depth-to-space or full-resolution padding."""
+        if tuple(self.strides) != (2, 2) or not self.reflect_pad:
+            raise ValueError("strided_on_blocks_channels_first covers mirror-padded "
+                             "stride-2 convs")
         padded = edge_pad(blocks, 1, 0)
         x = tf.nn.conv2d(padded, strided_kernel_on_blocks(self.kernel), 1, "VALID",
                          data_format="NCHW")
@@ -154,9 +157,9 @@ def upsampled_conv2d(inputs, kernel, factor):
     upsampled map repeats its edge, so padded upsampled row r is E[(r + 1) // 2]) with the
     four output phases as channels, then depth-to-space. Output row 2i + a, tap t reads
     E[i + (a + t + 1) // 2]: phase 0 weighs E rows i, i + 1 by w0, w1 + w2, phase 1 rows
-    i + 1, i + 2 by w0 + w1, w2 (columns alike). The same
-    FLOPs as the upsampled conv, at a quarter of the positions with four times the output
-    channels (which fills onnxruntime's 16-channel blocks: BUILD_NOTES, issue 26)."""
+    i + 1, i + 2 by w0 + w1, w2 (columns alike). The same FLOPs as the upsampled conv, at
+    a quarter of the positions with four times the output channels (which fills
+    onnxruntime's 16-channel blocks: BUILD_NOTES, issue 26)."""
     if factor != 2 or tuple(kernel.shape[:2]) != (3, 3):
         raise ValueError("upsampled_conv2d covers 3x3 kernels upsampled by 2")
     rows = [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 0.0]], \

@@ -28,18 +28,6 @@ class ResidualBlock(Block):
         return inputs + self.conv2(h, style_vector, moments=moments)
 
 
-def _upsample_channels_first(inputs, factor):
-    """Nearest-neighbour upsampling of NCHW `inputs` by an integer `factor`, as the
-    resize tf2onnx converts to one ONNX Resize (output pixel i reads input pixel
-    floor(i / factor), what tf.repeat gives); the transposes around it cancel in the
-    conversion."""
-    nhwc = tf.transpose(inputs, [0, 2, 3, 1])
-    size = tf.shape(nhwc)[1:3] * factor
-    resized = tf.compat.v1.image.resize_nearest_neighbor(nhwc, size, align_corners=False,
-                                                         half_pixel_centers=False)
-    return tf.transpose(resized, [0, 3, 1, 2])
-
-
 class UpsampleConv(Block):
     """Nearest-neighbour upsampling by `factor`, then a styled conv named `conv`."""
 

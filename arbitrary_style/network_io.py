@@ -11,8 +11,7 @@ float32 batches (and may override `_transfer` with a faster call without moments
 import numpy as np
 
 from arbitrary_style.image_io import center_crop_aspect, resize_short_side, transfer_luminance
-from arbitrary_style.model_config import (
-    DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE, SIZE_MULTIPLE, STYLE_VECTOR_SIZE)
+from arbitrary_style.model_config import DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE, STYLE_VECTOR_SIZE
 
 
 def transfer_inputs(content_image, style_vector):
@@ -40,14 +39,6 @@ def moments_inputs(moments, moments_weight, batch_size, moments_size):
     return (np.ascontiguousarray(np.broadcast_to(given.reshape(-1, moments_size),
                                                  (batch_size, moments_size))),
             np.ascontiguousarray(np.broadcast_to(weight, (batch_size, 1))))
-
-
-def pad_to_multiple(batch):
-    """[B,H,W,3] mirror-padded at the bottom and right to multiples of SIZE_MULTIPLE (what
-    StyleTransferNetwork does inside its graph; the light graphs need it done outside)."""
-    height, width = batch.shape[1:3]
-    return np.pad(batch, [(0, 0), (0, -height % SIZE_MULTIPLE), (0, -width % SIZE_MULTIPLE),
-                          (0, 0)], mode="reflect")
 
 
 class NetworkRunner:

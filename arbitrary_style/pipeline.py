@@ -99,11 +99,12 @@ class Stylizer:
         return memory.plan_file(path, self.model.config.alpha, o.content_size, o.max_memory,
                                 o.tile, o.stroke_scale)
 
-    def array(self, content):
+    def array(self, content, input_size=None):
         """Content [H,W,3] (float in [0,1], or uint8 for huge images) -> stylized array of
-        the same dtype: shrunk to `content_size`, by tiles when the plan asks for them."""
+        the same dtype: shrunk to `content_size`, by tiles when the plan asks for them.
+        `input_size`: the (w, h) of the image `content` was already shrunk from."""
         o = self.options
-        input_size = content.shape[1::-1]
+        input_size = input_size or content.shape[1::-1]
         if o.content_size:
             content = image_io.limit_long_side(content, o.content_size)
         vector = self.style_vector
@@ -125,8 +126,13 @@ class Stylizer:
         plan = plan or self.plan(path)
         content = image_io.load_image(path, max_pixels=self.options.max_pixels,
                                       as_uint8=bool(plan and plan.tile))
+        input_size = content.shape[1::-1]
+        if self.options.content_size:
+            # Shrunk here (as `array` would), so that the full-size array is freed before
+            # the network runs: 12 MiB less peak memory for a 1024 px photo at 384 px.
+            content = image_io.limit_long_side(content, self.options.content_size)
         try:
-            return self.array(content), content.shape[1::-1], plan
+            return self.array(content, input_size), input_size, plan
         except ValueError as error:  # e.g. an image too small for the network
             raise UserError(f"{path}: {error}") from None
 

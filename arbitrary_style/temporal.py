@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image
 
 from arbitrary_style.errors import UserError
+from arbitrary_style.image_io import to_uint8
 
 # A scene cut: consecutive frames' 32x18 thumbnails differ by more than this mean absolute
 # difference (in [0, 1]) (see BUILD_NOTES for the numbers).
@@ -107,17 +108,10 @@ def _cv2():
     return cv2
 
 
-def as_uint8(frame):
-    """Float RGB [H,W,3] in [0, 1] (or uint8) -> uint8, rounded."""
-    if frame.dtype == np.uint8:
-        return frame
-    return np.round(np.clip(frame, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 def gray(frame):
     """Float RGB [H,W,3] in [0, 1] (or uint8) -> uint8 luma [H,W], what the flow reads."""
     cv2 = _cv2()
-    return cv2.cvtColor(np.ascontiguousarray(as_uint8(frame)), cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(np.ascontiguousarray(to_uint8(frame)), cv2.COLOR_RGB2GRAY)
 
 
 def flow_estimator():
@@ -194,7 +188,7 @@ class MotionBlender:
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             content = self._cv2.resize(content, size, interpolation=self._cv2.INTER_AREA)
-        return as_uint8(content)
+        return to_uint8(content)
 
     def __call__(self, content, stylized):
         """The output for input frame `content` [H,W,3] (float in [0, 1]) whose per-frame

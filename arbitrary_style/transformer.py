@@ -31,12 +31,17 @@ class ResidualBlock(Block):
 class UpsampleConv(Block):
     """Nearest-neighbour upsampling by `factor`, then a styled conv named `conv`."""
 
+    channels_first = False  # See StyleTransferNetwork.light_graph_layout.
+
     def __init__(self, filters, kernel_size, factor, activation, **kwargs):
         super().__init__(**kwargs)
         self.factor = factor
         self.conv = _styled_conv("conv", filters, kernel_size, activation)
 
     def call(self, inputs, style_vector, moments=None):
+        if self.factor > 1 and self.channels_first:  # Upsampled inside the conv.
+            return self.conv._call_channels_first(inputs, style_vector, moments,
+                                                  upsample=self.factor)
         if self.factor > 1:
             inputs = tf.repeat(tf.repeat(inputs, self.factor, axis=1), self.factor, axis=2)
         return self.conv(inputs, style_vector, moments=moments)
@@ -54,7 +59,16 @@ class Contract(Block):
             for i, (kernel, stride, depth) in enumerate([(9, 1, 32), (3, 2, 64), (3, 2, 128)], 1)
         ]
 
+    channels_first = False  # See StyleTransferNetwork.light_graph_layout.
+
     def call(self, inputs, training=None):
+        if self.channels_first:
+            # conv1 computed on 2x2 pixel blocks, which conv2 (stride 2) reads as they
+            # are: 3 -> 8 channels at alpha 0.25 fill onnxruntime's 16-channel blocks as
+            # 12 -> 32, and the full-resolution 8-channel map is never formed.
+            first, second, third = self.convs
+            blocks = first.blocks_channels_first(inputs, 2)
+            return third(second.strided_on_blocks_channels_first(blocks))
         return apply_in_turn(self.convs, inputs, training=training)
 
 
@@ -91,6 +105,8 @@ class StyleTransferNetwork(keras.Model):
     inference API asks for MIN_CONTENT_SIDE (16).
     """
 
+    channels_first = False  # See light_graph_layout.
+
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(name="transformer", **kwargs)
         self.alpha = alpha
@@ -120,6 +136,28 @@ class StyleTransferNetwork(keras.Model):
         finally:
             conv.pixel_block = 1
 
+    @contextlib.contextmanager
+    def light_graph_layout(self):
+        """Within: the network computes on NCHW tensors inside (the content and the result
+        stay NHWC; one transpose at each end), each CIN as the pattern tf2onnx converts
+        to one InstanceNormalization, BatchNorm as a scale and shift onnxruntime folds into
+        the conv, the upsampling convs on their inputs' resolution
+        (`layers.upsampled_conv2d`) and the first two convs on 2x2-pixel blocks
+        (`Contract.call`): the same network, traced for the light graphs, where onnxruntime
+        then needs no layout flips between layers and fills its 16-channel blocks
+        (BUILD_NOTES, issue 26). Traceable only (no NCHW convolutions on TensorFlow's CPU
+        kernels), and without given moments."""
+        switched = [layer for layer in self._flatten_layers()
+                    if isinstance(layer, (SlimConv2D, UpsampleConv))] + [self]
+        switched.append(self.contract)
+        for layer in switched:
+            layer.channels_first = True
+        try:
+            yield
+        finally:
+            for layer in switched:
+                layer.channels_first = False
+
     def transfer_with_moments(self, content, style_vector, moments, moments_weight):
         """(stylized, own moments [B,M]): each CIN normalises with
         `w * moments + (1 - w) * own` (moments [B,M], moments_weight w [B,1])."""
@@ -129,10 +167,18 @@ class StyleTransferNetwork(keras.Model):
 
     def call(self, content, style_vector, training=None, moments=None):
         height, width = tf.shape(content)[1], tf.shape(content)[2]
-        pad_h = -height % SIZE_MULTIPLE
-        pad_w = -width % SIZE_MULTIPLE
-        padded = tf.pad(content, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
+        # (m - n % m) % m rather than -n % m: tf2onnx converts the floor modulo of a
+        # negative number as C's remainder (-1030 % 4 = -2), which cropped instead.
+        pad_h = (SIZE_MULTIPLE - height % SIZE_MULTIPLE) % SIZE_MULTIPLE
+        pad_w = (SIZE_MULTIPLE - width % SIZE_MULTIPLE) % SIZE_MULTIPLE
+        if self.channels_first:
+            padded = tf.pad(tf.transpose(content, [0, 3, 1, 2]),
+                            [[0, 0], [0, 0], [0, pad_h], [0, pad_w]], mode="REFLECT")
+        else:
+            padded = tf.pad(content, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
         h = self.contract(padded, training=training)
         h = self.residual(h, style_vector, moments=moments)
         h = self.expand(h, style_vector, moments=moments)
+        if self.channels_first:
+            return tf.transpose(h[:, :, :height, :width], [0, 2, 3, 1])
         return h[:, :height, :width, :]

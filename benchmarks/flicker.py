@@ -214,7 +214,7 @@ def read_clip(path, long_side, count):
         for frame in itertools.islice(container.decode(video=0), count):
             frames.append(image_io.limit_long_side(
                 video.upright(frame).astype(np.float32) / 255, long_side))
-    return [temporal.as_uint8(f) for f in frames], frames
+    return [image_io.to_uint8(f) for f in frames], frames
 
 
 def estimated_pairs(contents):
@@ -366,7 +366,7 @@ def timed_stylize(model, contents, vector, smoothing=0.0):
     started = time.perf_counter()
     if smoothing:
         smoother = pipeline.MomentsSmoother(smoothing)
-        outputs = [smoother.stylize(model, temporal.as_uint8(c)[None], c[None], vector)[0]
+        outputs = [smoother.stylize(model, image_io.to_uint8(c)[None], c[None], vector)[0]
                    for c in contents]
     else:
         outputs = [model.stylize(c, vector) for c in contents]

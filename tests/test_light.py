@@ -177,3 +177,52 @@ def test_predictor_session_skips_arena_and_layout_rewrite_transfer_keeps_both(li
     assert predict.graph_optimization_level == GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     assert transfer.enable_cpu_mem_arena
     assert transfer.graph_optimization_level == GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
+@pytest.mark.parametrize("height,width", [(256, 256), (257, 301), (97, 1030)])
+def test_plain_graph_agrees_with_the_moments_graph_and_keras(imported_model, light_model,
+                                                             height, width):
+    """The plain transfer graph (NCHW, InstanceNormalization, padding inside) computes what
+    the moments graph (the NHWC conversion, given no moments) and the Keras model do, at
+    sizes that are and are not multiples of 4: mean difference within 1e-5, largest within
+    1e-4 (float32 rounding through 13 normalisations: the NHWC conversion itself is up to
+    3.4e-5 from Keras at these sizes; BUILD_NOTES, issue 26)."""
+    rng = np.random.default_rng(height * width)
+    content = rng.random((height, width, 3), np.float32)
+    vector = imported_model.predict_style(load_rgb(image_paths(STYLE_DIR)[0]))
+    plain = light_model.stylize(content, vector)
+    converted, _ = light_model.stylize_with_moments(content, vector, None)
+    keras = imported_model.stylize(content, vector)
+    assert plain.shape == converted.shape == keras.shape == (height, width, 3)
+    for other in (converted, keras):
+        assert np.abs(plain - other).mean() <= 1e-5
+        assert np.abs(plain - other).max() <= 1e-4
+
+
+def test_plain_graph_has_no_layout_flips_and_one_op_per_instance_norm(light_weights,
+                                                                     light_home):
+    """Two transposes of the 3-channel image (in and out), none between layers; each of the
+    13 conditional instance norms is one InstanceNormalization, no pooled moments."""
+    import collections
+
+    import onnx
+
+    from arbitrary_style.backends import light_graphs
+
+    directory = light_graphs.built_graphs_dir(light_weights)
+    ops = collections.Counter(node.op_type for node in
+                              onnx.load(str(directory / "transfer.onnx")).graph.node)
+    assert ops["InstanceNormalization"] == 13
+    assert ops["GlobalAveragePool"] == ops["ReduceMean"] == ops["Tile"] == 0
+    transposes = [node for node in onnx.load(str(directory / "transfer.onnx")).graph.node
+                  if node.op_type == "Transpose"]
+    assert len([t for t in transposes if list(t.attribute)]) <= 2
+
+
+def test_plain_stylize_does_not_load_the_moments_graph(light_weights, light_home):
+    from arbitrary_style.backends import light
+
+    model = light.load_built(light_weights)
+    model.stylize(np.full((32, 40, 3), 0.5, np.float32), np.zeros(100, np.float32))
+    assert "moments" not in model._sessions
+    assert model.moments_size == 694 and "moments" in model._sessions

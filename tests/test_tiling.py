@@ -18,10 +18,16 @@ STYLE = STYLE_DIR / "Camille_Mauclair.jpg"
 
 @pytest.fixture(scope="session")
 def light_model(weights_home):
+    """The light model of the session's weights, from the graphs `weights_home` built (its
+    cache, not the user's: a session fixture is made before `isolated_home` applies)."""
     from arbitrary_style.backends import light
     from arbitrary_style.weights import store
 
-    return light.load_built(weights_home / "weights" / store.DEFAULT_WEIGHTS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
+        model = light.load_built(weights_home / "weights" / store.DEFAULT_WEIGHTS)
+    assert model is not None
+    return model
 
 
 @pytest.fixture(scope="session")

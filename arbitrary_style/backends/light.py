@@ -14,7 +14,7 @@ import pathlib
 import numpy as np
 
 from arbitrary_style.backends import light_graphs
-from arbitrary_style.network_io import NetworkRunner, pad_to_multiple
+from arbitrary_style.network_io import NetworkRunner
 from arbitrary_style.weights import store
 
 
@@ -24,26 +24,38 @@ class LightModel(NetworkRunner):
     backend = "light"  # The --backend value that loads it.
 
     def __init__(self, directory, config, num_threads=None):
+        self.config = config
+        self._directory = pathlib.Path(directory)
+        self._threads = num_threads or len(os.sched_getaffinity(0))
+        self._sessions = {name: self._session(name) for name in ("predict", "transfer")}
+
+    def _session(self, name):
         import onnxruntime
 
-        self.config = config
-        threads = num_threads or len(os.sched_getaffinity(0))
-        self._sessions = {
-            name: onnxruntime.InferenceSession(str(pathlib.Path(directory) / file),
-                                               self.session_options(name, threads),
-                                               providers=["CPUExecutionProvider"])
-            for name, file in light_graphs.GRAPH_FILES.items()}
-        self.moments_size = self._sessions["transfer"].get_inputs()[2].shape[1]
+        return onnxruntime.InferenceSession(
+            str(self._directory / light_graphs.GRAPH_FILES[name]),
+            self.session_options(name, self._threads), providers=["CPUExecutionProvider"])
+
+    def _moments_session(self):
+        """The moments graph's session, made on first use (tiles): the plain path neither
+        loads nor runs it."""
+        if "moments" not in self._sessions:
+            self._sessions["moments"] = self._session("moments")
+        return self._sessions["moments"]
+
+    @property
+    def moments_size(self):
+        return self._moments_session().get_inputs()[2].shape[1]
 
     @staticmethod
     def session_options(name, threads):
         """onnxruntime options of the `name` graph. The predictor runs once per style
         image (about 3-6 ms at 256 px), so it skips the NCHWc layout rewrite (a second,
         reordered copy of its 9 MB of weights) and keeps no memory arena of its own: about
-        25 MiB less peak memory for one image (see BUILD_NOTES, issue 9). Both graphs fold
-        the DequantizeLinear of int8 weights into float weights at load, and do not treat
-        them as quantized arithmetic: the built-in graphs then compute bit for bit what
-        their float conversion computes."""
+        25 MiB less peak memory for one image (see BUILD_NOTES, issue 9), and its threads
+        do not spin. All graphs fold the DequantizeLinear of int8 weights into float
+        weights at load, and do not treat them as quantized arithmetic: the built-in
+        graphs then compute bit for bit what their float conversion computes."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -53,17 +65,28 @@ class LightModel(NetworkRunner):
             options.graph_optimization_level = (
                 onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
             options.enable_cpu_mem_arena = False
+            # Its threads sleep between its many small kernels instead of spinning: on a
+            # busy machine half the CPU for its session and first run (BUILD_NOTES, 26).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return options
 
     def _predict(self, batch):
         return self._sessions["predict"].run(None, {"image": batch})[0]
 
+    def _transfer(self, batch, vectors):
+        return self._sessions["transfer"].run(None, {"image": batch,
+                                                     "style_vector": vectors})[0]
+
     def _transfer_with_moments(self, batch, vectors, moments, weight):
-        height, width = batch.shape[1:3]
-        stylized, own = self._sessions["transfer"].run(None, {
-            "image": pad_to_multiple(batch), "style_vector": vectors, "moments": moments,
+        stylized, own = self._moments_session().run(None, {
+            "image": batch, "style_vector": vectors, "moments": moments,
             "moments_weight": weight})
-        return stylized[:, :height, :width], own
+        if not weight.any():
+            # No given moments count: the image `stylize` gives, bit for bit (the two
+            # graphs round differently, by up to ~1e-5). Costs a second pass only here
+            # (a tiled image's thumbnail, the first frame of a smoothed shot).
+            stylized = self._transfer(batch, vectors)
+        return stylized, own
 
 
 def load_built(weights_dir, num_threads=None):

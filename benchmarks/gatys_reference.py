@@ -23,7 +23,8 @@ from arbitrary_style.optimize import optimize_image
 from arbitrary_style.weights import store
 
 
-def _tile(image, size):
+def contact_tile(image, size):
+    """A float image [H,W,3] fitted into a white `size` x `size` contact-sheet cell."""
     tile = Image.new("RGB", (size, size), "white")
     picture = Image.fromarray(np.uint8(np.clip(image, 0, 1) * 255 + 0.5))
     picture.thumbnail((size, size), Image.LANCZOS)
@@ -59,7 +60,7 @@ def main():
         print(f"| {pathlib.Path(content_path).stem} | {pathlib.Path(style_path).stem} | "
               + " | ".join(f"{float(parts[term]):.3g}" for parts in scores
                            for term in ("content", "style")) + f" | {seconds:.0f} |")
-        rows.append([_tile(image, args.tile) for image in (content, style, fast, gatys)])
+        rows.append([contact_tile(image, args.tile) for image in (content, style, fast, gatys)])
     sheet = Image.new("RGB", (4 * args.tile, len(rows) * args.tile), "white")
     for y, row in enumerate(rows):
         for x, tile in enumerate(row):

@@ -89,12 +89,10 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size", type=int, default=384)
     args = parser.parse_args()
-    from PIL import Image
+    from cli_startup import make_photo
 
     work = pathlib.Path(tempfile.mkdtemp())
-    photo = work / "photo_1024.jpg"
-    Image.open(SHARED / "content" / "golden_gate_sq.jpg").convert("RGB").resize(
-        (1024, 1024), Image.BICUBIC).save(photo, quality=95)
+    photo = make_photo(work)
     style = SHARED / "style" / "La_forma.jpg"
     results = {"ours": [], "peer": []}
     for _ in range(args.runs):

@@ -28,6 +28,7 @@ from arbitrary_style import image_io, norm_params, tuned_styles
 from arbitrary_style.losses import LossConfig, StyleLoss
 from arbitrary_style.optimize import optimize_image
 from arbitrary_style.styles import load_contents
+from gatys_reference import contact_tile
 from arbitrary_style.weights import store
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -50,14 +51,6 @@ def builtin_for(style_path):
             return name
     return None
 METHODS = ("predicted", "tuned", "gatys", "lite")
-
-
-def _tile(image, size):
-    tile = Image.new("RGB", (size, size), "white")
-    picture = Image.fromarray(np.uint8(np.clip(image, 0, 1) * 255 + 0.5))
-    picture.thumbnail((size, size), Image.LANCZOS)
-    tile.paste(picture, ((size - picture.width) // 2, (size - picture.height) // 2))
-    return tile
 
 
 def lite_stylization(content, style):
@@ -122,7 +115,7 @@ def main():
               f" | {values['tuned'][1] / values['predicted'][1]:.2f}"
               f" | {f'@{builtin}' if builtin else f'{tune_seconds:.0f}'} | {gatys_seconds:.0f} |",
               flush=True)
-        rows.append([_tile(image, args.tile) for image in
+        rows.append([contact_tile(image, args.tile) for image in
                      (content, style, *(results[m] for m in METHODS))])
     sheet = Image.new("RGB", (6 * args.tile, len(rows) * args.tile), "white")
     for y, row in enumerate(rows):

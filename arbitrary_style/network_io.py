@@ -57,6 +57,10 @@ class NetworkRunner:
         (1 - weight) * own` (moments [B,M], weight [B,1])."""
         raise NotImplementedError
 
+    def _own_moments(self, batch, vectors, moments, weight):
+        """Own moments [B,M] alone (a backend may skip making the image)."""
+        return self._transfer_with_moments(batch, vectors, moments, weight)[1]
+
     def _transfer(self, batch, vectors):
         """Stylized [B,H,W,3]: the plain network (no moments given)."""
         moments, weight = moments_inputs(None, 0.0, len(batch), self.moments_size)
@@ -80,6 +84,14 @@ class NetworkRunner:
         content, batch, vectors = transfer_inputs(content_image, style_vector)
         stylized = _finish(batch, np.asarray(self._transfer(batch, vectors)), preserve_colors)
         return stylized if content.ndim == 4 else stylized[0]
+
+    def instance_moments(self, content_image, style_vector):
+        """The content's own instance-norm moments [M] ([B,M] for a batch) under a style
+        vector (what tiles take from a thumbnail); the stylized image is not kept."""
+        content, batch, vectors = transfer_inputs(content_image, style_vector)
+        given, weight = moments_inputs(None, 0.0, len(batch), self.moments_size)
+        own = np.asarray(self._own_moments(batch, vectors, given, weight))
+        return own if content.ndim == 4 else own[0]
 
     def stylize_with_moments(self, content_image, style_vector, moments=None,
                              moments_weight=1.0, *, preserve_colors=False):

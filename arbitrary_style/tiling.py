@@ -53,7 +53,7 @@ def thumbnail(content, size=THUMBNAIL_SIZES[0]):
 
 def thumbnail_moments(model, content, vector, size=THUMBNAIL_SIZES[0]):
     """The instance-norm moments [M] of the thumbnail of `content`."""
-    return model.stylize_with_moments(thumbnail(content, size), vector)[1]
+    return model.instance_moments(thumbnail(content, size), vector)
 
 
 def _as_dtype(values, dtype):

@@ -249,3 +249,20 @@ def test_command_rejects_bad_tile_and_stroke_flags(tmp_path, flag, value):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert len(errors) == 1 and flag in errors[0]
     assert not (tmp_path / "out.png").exists()
+
+
+def test_thumbnail_moments_take_one_pass(imported_model, light_model, vector, monkeypatch):
+    """`instance_moments` gives the moments `stylize_with_moments` gives, and on the light
+    backend runs only the moments graph: a thumbnail is not stylized a second time."""
+    content = photo("golden_gate_sq.jpg", 150, 122)
+    for model in (imported_model, light_model):
+        np.testing.assert_array_equal(model.instance_moments(content, vector),
+                                      model.stylize_with_moments(content, vector)[1])
+    plain_passes = []
+    plain = type(light_model)._transfer
+    monkeypatch.setattr(type(light_model), "_transfer",
+                        lambda self, *args: plain_passes.append(1) or plain(self, *args))
+    tiling.thumbnail_moments(light_model, content, vector)
+    assert plain_passes == []
+    light_model.stylize_with_moments(content, vector)  # weight 0: the plain graph's image
+    assert plain_passes == [1]

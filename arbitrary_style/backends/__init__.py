@@ -40,6 +40,9 @@ class Backend(Protocol):
     def stylize(self, content_image, style_vector, *, preserve_colors=False):
         """Stylized [H,W,3] (or [B,H,W,3]) float32 in [0, 1], the content's size."""
 
+    def instance_moments(self, content_image, style_vector):
+        """The content's own instance-norm moments [M] (or [B,M])."""
+
     def stylize_with_moments(self, content_image, style_vector, moments=None,
                              moments_weight=1.0, *, preserve_colors=False):
         """(stylized, own instance-norm moments [M] or [B,M]) normalising with

@@ -77,14 +77,21 @@ class LightModel(NetworkRunner):
         return self._sessions["transfer"].run(None, {"image": batch,
                                                      "style_vector": vectors})[0]
 
-    def _transfer_with_moments(self, batch, vectors, moments, weight):
-        stylized, own = self._moments_session().run(None, {
+    def _run_moments_graph(self, batch, vectors, moments, weight):
+        return self._moments_session().run(None, {
             "image": batch, "style_vector": vectors, "moments": moments,
             "moments_weight": weight})
+
+    def _own_moments(self, batch, vectors, moments, weight):
+        return self._run_moments_graph(batch, vectors, moments, weight)[1]
+
+    def _transfer_with_moments(self, batch, vectors, moments, weight):
+        stylized, own = self._run_moments_graph(batch, vectors, moments, weight)
         if not weight.any():
             # No given moments count: the image `stylize` gives, bit for bit (the two
             # graphs round differently, by up to ~1e-5). Costs a second pass only here
-            # (a tiled image's thumbnail, the first frame of a smoothed shot).
+            # (the first frame of a smoothed shot; a tiled image's thumbnail asks
+            # only for moments: `instance_moments`).
             stylized = self._transfer(batch, vectors)
         return stylized, own
 

@@ -52,9 +52,9 @@ class SlimConv2D(keras.layers.Conv2D):
         self.normalizer = normalizer
         self.post_activation = keras.activations.get(activation)
 
-    def call(self, inputs, style_vector=None, training=None, moments=None):
+    def call(self, inputs, style_vector=None, training=None, norm=None):
         if self.channels_first:
-            return self._call_channels_first(inputs, style_vector, moments)
+            return self._call_channels_first(inputs, style_vector, norm)
         if self.reflect_pad:
             ph, pw = self.kernel_size[0] // 2, self.kernel_size[1] // 2
             inputs = tf.pad(inputs, [[0, 0], [ph, ph], [pw, pw], [0, 0]], mode="REFLECT")
@@ -64,18 +64,18 @@ class SlimConv2D(keras.layers.Conv2D):
         else:
             x = super().call(inputs)
         if isinstance(self.normalizer, ConditionalInstanceNorm):
-            x = self.normalizer(x, style_vector, moments=moments)
+            x = self.normalizer(x, style_vector, norm=norm)
         elif self.normalizer is not None:
             x = self.normalizer(x, training=training)
         return self.post_activation(x)
 
-    def _call_channels_first(self, inputs, style_vector, moments, upsample=1):
+    def _call_channels_first(self, inputs, style_vector, norm, upsample=1):
         """`call` at inference on NCHW `inputs` (mirror-padded convs only): the same
         arithmetic, BatchNorm as its per-channel scale and shift, and a CIN that tf2onnx
         converts to one InstanceNormalization (`ConditionalInstanceNorm.channels_first`).
         `upsample` 2: of the nearest-neighbour upsampled `inputs`, computed on the
         inputs' own resolution (`upsampled_conv2d`)."""
-        if not self.reflect_pad or moments is not None:
+        if not self.reflect_pad or (norm is not None and norm.given is not None):
             raise ValueError("the channels-first layout covers mirror-padded convs without "
                              "given moments")
         ph, pw = self.kernel_size[0] // 2, self.kernel_size[1] // 2
@@ -88,7 +88,7 @@ class SlimConv2D(keras.layers.Conv2D):
             else:
                 x = tf.nn.conv2d(inputs, self.kernel, self.strides, "VALID",
                                  data_format="NCHW")
-        return self._finish_channels_first(x, style_vector)
+        return self._finish_channels_first(x, style_vector, norm=norm)
 
     def blocks_channels_first(self, inputs, block):
         """This stride-1 layer (without CIN) on NCHW `inputs`, its output left as
@@ -116,14 +116,14 @@ class SlimConv2D(keras.layers.Conv2D):
                          data_format="NCHW")
         return self._finish_channels_first(x, None)
 
-    def _finish_channels_first(self, x, style_vector, repeat=1):
+    def _finish_channels_first(self, x, style_vector, repeat=1, norm=None):
         """Bias, normalizer and activation of NCHW conv outputs `x`; `repeat` > 1: `x`
         holds that many groups of the output channels (pixel blocks; no CIN then)."""
         per_channel = lambda v: tf.reshape(tf.tile(v, [repeat]), [-1, 1, 1])  # noqa: E731
         if self.use_bias:
             x = x + per_channel(self.bias)
         if isinstance(self.normalizer, ConditionalInstanceNorm):
-            x = self.normalizer.channels_first(x, style_vector)
+            x = self.normalizer.channels_first(x, style_vector, norm)
         elif self.normalizer is not None:
             x = _batch_norm_channels_first(self.normalizer, x, per_channel)
         return self.post_activation(x)
@@ -282,25 +282,36 @@ class ConditionalInstanceNorm(keras.layers.Layer):
         self.beta_head.build(style_vector_shape)
         self.gamma_head.build(style_vector_shape)
 
-    def call(self, inputs, style_vector, moments=None):
-        """`moments`: an optional MomentsMix that records this layer's own moments and
-        may replace them by a mix with given ones."""
-        beta = self.beta_head(style_vector)[:, None, None, :]
-        gamma = self.gamma_head(style_vector)[:, None, None, :]
+    def call(self, inputs, style_vector, norm=None):
+        """`norm`: the call's optional NormInputs (moments to mix in, offsets to beta and
+        gamma; it records this layer's own moments)."""
+        beta, gamma, start = self._parameters(style_vector, norm)
         mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
-        if moments is not None:
-            mean, variance = moments.mix(mean, variance)
-        return tf.nn.batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon)
+        if norm is not None:
+            mean, variance = norm.mix(start, mean, variance)
+        return tf.nn.batch_normalization(inputs, mean, variance, beta[:, None, None, :],
+                                         gamma[:, None, None, :], self.epsilon)
 
-    def channels_first(self, inputs, style_vector):
-        """`call` on NCHW `inputs` (own moments), written as the mean/variance pattern that
-        tf2onnx turns into one ONNX InstanceNormalization: each image's channels become
-        the channels of a [1, B*C, H*W] tensor, normalised with gamma and beta per image
-        and channel. The same arithmetic as `call` up to float rounding."""
+    def _parameters(self, style_vector, norm):
+        """(beta [B,C], gamma [B,C], this layer's start in NormInputs' layout or None)."""
+        beta, gamma = self.beta_head(style_vector), self.gamma_head(style_vector)
+        if norm is None:
+            return beta, gamma, None
+        start = norm.take(self.beta_head.units)
+        beta, gamma = norm.shift(start, beta, gamma)
+        return beta, gamma, start
+
+    def channels_first(self, inputs, style_vector, norm=None):
+        """`call` on NCHW `inputs` (own moments; offsets from `norm`), written as the
+        mean/variance pattern that tf2onnx turns into one ONNX InstanceNormalization: each
+        image's channels become the channels of a [1, B*C, H*W] tensor, normalised with
+        gamma and beta per image and channel. The same arithmetic as `call` up to float
+        rounding."""
+        beta, gamma, _ = self._parameters(style_vector, norm)
         shape = tf.shape(inputs)
         flat = tf.reshape(inputs, [1, shape[0] * shape[1], shape[2] * shape[3]])
-        gamma = tf.reshape(self.gamma_head(style_vector), [1, -1, 1])
-        beta = tf.reshape(self.beta_head(style_vector), [1, -1, 1])
+        gamma = tf.reshape(gamma, [1, -1, 1])
+        beta = tf.reshape(beta, [1, -1, 1])
         mean = tf.reduce_mean(flat, axis=[2], keepdims=True)
         centered = flat - mean
         variance = tf.reduce_mean(tf.square(centered), axis=[2], keepdims=True)
@@ -310,27 +321,45 @@ class ConditionalInstanceNorm(keras.layers.Layer):
         return tf.reshape(normed, shape)
 
 
-class MomentsMix:
-    """The instance-norm moments of one transformer call, threaded through its CIN layers.
+class NormInputs:
+    """What one transformer call gives its conditional instance norms besides the style
+    vector, each CIN taking its slice in call order (`take`):
 
-    Each CIN, in call order, appends its own channel means then variances ([B, C] each)
-    to `own`, and normalises with `w * given + (1 - w) * own`, where `given` [B, M] holds
-    the same layout for all layers and `weight` w is [B, 1] (None given: own moments).
+    - `moments` [B,M] with `weight` [B,1]: each CIN normalises with
+      `w * given + (1 - w) * own` moments (None: its own);
+    - `offsets` [B,M]: added to each CIN's beta and gamma (a tuned style's per-layer
+      parameters, see `norm_params`; None: none);
+
+    and it records each CIN's own moments (`own_moments`). Layout of M: per CIN in call
+    order, C values then C values: means then variances, beta then gamma offsets.
     """
 
-    def __init__(self, given=None, weight=None):
-        self.given, self.weight = given, weight
+    def __init__(self, moments=None, weight=None, offsets=None):
+        self.given, self.weight, self.offsets = moments, weight, offsets
         self.own = []
+        self._next = 0
 
-    def mix(self, mean, variance):
+    def take(self, channels):
+        """The start of the next CIN's 2*channels values in M (once per CIN, in call order)."""
+        start, self._next = self._next, self._next + 2 * channels
+        return start
+
+    def shift(self, start, beta, gamma):
+        """beta and gamma [B,C] plus the offsets at `start`."""
+        if self.offsets is None:
+            return beta, gamma
+        channels = int(beta.shape[-1])
+        return (beta + self.offsets[:, start:start + channels],
+                gamma + self.offsets[:, start + channels:start + 2 * channels])
+
+    def mix(self, start, mean, variance):
         """Records mean and variance [B,1,1,C]; returns the ones to normalise with."""
-        offset = sum(int(m.shape[-1]) for m in self.own)
         channels = int(mean.shape[-1])
         self.own += [mean[:, 0, 0, :], variance[:, 0, 0, :]]
         if self.given is None:
             return mean, variance
         w = self.weight[:, :, None, None]
-        given = self.given[:, None, None, offset:offset + 2 * channels]
+        given = self.given[:, None, None, start:start + 2 * channels]
         return (w * given[..., :channels] + (1.0 - w) * mean,
                 w * given[..., channels:] + (1.0 - w) * variance)
 
@@ -341,7 +370,7 @@ class MomentsMix:
 
 def apply_in_turn(layers, inputs, *args, **kwargs):
     """`inputs` through each of `layers` in order, each called with the same extra arguments
-    (a style vector, moments, `training`)."""
+    (a style vector, NormInputs, `training`)."""
     for layer in layers:
         inputs = layer(inputs, *args, **kwargs)
     return inputs

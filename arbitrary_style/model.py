@@ -7,15 +7,13 @@
     stylized = model.stylize(content, mixed, preserve_colors=True)
 """
 
-import numpy as np
 import tensorflow as tf
 
 from arbitrary_style import signatures
 from arbitrary_style.model_config import MIN_CONTENT_SIDE, STYLE_VECTOR_SIZE, ModelConfig
 from arbitrary_style.network_io import NetworkRunner
 from arbitrary_style.predictor import build_style_predictor
-from arbitrary_style.style_vectors import (  # noqa: F401 (re-exported: the Python API's names)
-    apply_strength, blend_style_vectors)
+from arbitrary_style.style_vectors import apply_strength, blend_style_vectors  # noqa: F401 (re-exported: the Python API's names)
 from arbitrary_style.transformer import StyleTransferNetwork
 
 
@@ -37,8 +35,10 @@ class StyleModel(NetworkRunner):
                          tf.zeros([1, STYLE_VECTOR_SIZE]))
         self.moments_size = self.transformer.moments_size
         self._predict_function = signatures.predict_function(self)
-        self._transfer_function = signatures.transfer_function(self)
-        self._transfer_moments_function = signatures.transfer_with_moments_function(self)
+        offsets = signatures.offsets_spec(self)
+        self._transfer_function = signatures.transfer_function(self, offsets=offsets)
+        self._transfer_moments_function = signatures.transfer_with_moments_function(
+            self, offsets=offsets)
 
     @property
     def variables(self):
@@ -48,10 +48,10 @@ class StyleModel(NetworkRunner):
     def _predict(self, batch):
         return self._predict_function(tf.constant(batch)).numpy()
 
-    def _transfer(self, batch, vectors):
-        return self._transfer_function(tf.constant(batch), tf.constant(vectors)).numpy()
+    def _transfer(self, batch, vectors, offsets):
+        return self._transfer_function(*map(tf.constant, (batch, vectors, offsets))).numpy()
 
-    def _transfer_with_moments(self, batch, vectors, moments, weight):
+    def _transfer_with_moments(self, batch, vectors, offsets, moments, weight):
         stylized, own = self._transfer_moments_function(
-            tf.constant(batch), tf.constant(vectors), tf.constant(moments), tf.constant(weight))
+            *map(tf.constant, (batch, vectors, moments, weight, offsets)))
         return stylized.numpy(), own.numpy()

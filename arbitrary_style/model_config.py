@@ -21,6 +21,16 @@ MAX_STYLE_ASPECT = 4.0
 BATCH_NORM_EPSILON = 1e-3
 
 
+def norm_layers(alpha):
+    """[(layer, channels)] of the transformer's conditional instance norms in call order
+    (the layout of instance-norm moments and norm offsets, `layers.NormInputs`); a layer
+    is named by its Magenta scope below `transformer/`."""
+    residual = [(f"residual/residual{block}/conv{conv}", int(alpha * 128))
+                for block in range(1, 6) for conv in (1, 2)]
+    return residual + [("expand/conv1/conv", int(alpha * 64)),
+                       ("expand/conv2/conv", int(alpha * 32)), ("expand/conv3/conv", 3)]
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """What fixes the shapes of the weights: the predictor backbone and transformer width."""

@@ -1,4 +1,4 @@
-"""Per-layer normalization parameters of a style, on the TensorFlow transformer.
+"""A tuned style's per-layer normalization parameters.
 
 Each conditional instance norm (CIN) of the transformer computes its beta and gamma from
 the style vector by two dense heads (`layers.ConditionalInstanceNorm`). A tuned style may
@@ -11,19 +11,18 @@ Offsets are keyed by the layer's Magenta scope below `transformer/`
 (`residual/residual1/conv1`, ..., `expand/conv3/conv`): {layer: (beta [C], gamma [C])}.
 Because the heads are affine, blending styles and `--strength` act on the offsets as on
 the vectors: a blend with weights w_i has offsets sum_i w_i * offsets_i, and strength s
-scales them by s.
+scales them by s. Every backend takes them flattened (`flatten`) as the networks' norm
+offsets input:
 
-    with norm_params.applied(model, offsets):    # a StyleModel (`--backend tensorflow`)
-        stylized = model.stylize(content, vector)
+    stylized = model.stylize(content, vector, norm_offsets=norm_params.flatten(offsets, alpha))
 
-No TensorFlow at import time: the functions only touch the model's variables.
+No TensorFlow at import time (`cin_biases`, for tuning, touches a model's variables).
 """
-
-import contextlib
 
 import numpy as np
 
 from arbitrary_style.errors import UserError
+from arbitrary_style.model_config import norm_layers
 
 _PREFIX, _SUFFIX = "transformer/", "/StyleNorm/Conv/bias"
 
@@ -43,20 +42,27 @@ def cin_biases(transformer):
     return dict(sorted(biases.items()))
 
 
-def check_offsets(offsets, transformer, what="the style"):
-    """Raises UserError unless `offsets` name exactly the transformer's CIN layers with
-    their channel counts."""
-    biases = cin_biases(transformer)
-    if set(offsets) != set(biases):
-        missing, extra = sorted(set(biases) - set(offsets)), sorted(set(offsets) - set(biases))
+def flatten(offsets, alpha, what="the style"):
+    """`offsets` as one float32 [M] array in the transformer's norm layout
+    (`model_config.norm_layers`: per layer in call order, beta then gamma); UserError
+    unless they name exactly the layers of a transformer of width `alpha`, with their
+    channel counts. None (no offsets) gives None."""
+    if offsets is None:
+        return None
+    layers = norm_layers(alpha)
+    if set(offsets) != {key for key, _ in layers}:
+        missing = sorted({key for key, _ in layers} - set(offsets))
+        extra = sorted(set(offsets) - {key for key, _ in layers})
         raise UserError(f"{what}'s normalization parameters do not fit this transformer "
                         f"(missing {missing[:3]}, unknown {extra[:3]})")
-    for key, (beta, gamma) in offsets.items():
-        channels = int(biases[key][0].shape[0])
+    for key, channels in layers:
+        beta, gamma = offsets[key]
         if np.shape(beta) != (channels,) or np.shape(gamma) != (channels,):
             raise UserError(f"{what}'s normalization parameters of {key} have "
                             f"{np.shape(beta)}, {np.shape(gamma)} values; the layer has "
                             f"{channels} channels")
+    return np.concatenate([np.concatenate(offsets[key]) for key, _ in layers]).astype(
+        np.float32)
 
 
 def scaled_sum(offsets_list, weights):
@@ -76,33 +82,3 @@ def scaled_sum(offsets_list, weights):
             total[key] = (total[key][0] + weight * np.asarray(beta, np.float64),
                           total[key][1] + weight * np.asarray(gamma, np.float64))
     return total
-
-
-@contextlib.contextmanager
-def applied(model, offsets):
-    """Within: `model` (a StyleModel) adds `offsets` to its CIN layers' beta and gamma for
-    every image it stylizes; they are removed on exit. None: nothing changes."""
-    if offsets is None:
-        yield model
-        return
-    if getattr(model, "backend", "tensorflow") != "tensorflow":
-        raise UserError(light_backend_message())
-    check_offsets(offsets, model.transformer)
-    biases = cin_biases(model.transformer)
-    saved = {key: (beta.numpy(), gamma.numpy()) for key, (beta, gamma) in biases.items()}
-    try:
-        for key, (beta, gamma) in biases.items():
-            beta.assign(saved[key][0] + np.asarray(offsets[key][0], np.float32))
-            gamma.assign(saved[key][1] + np.asarray(offsets[key][1], np.float32))
-        yield model
-    finally:
-        for key, (beta, gamma) in biases.items():
-            beta.assign(saved[key][0])
-            gamma.assign(saved[key][1])
-
-
-def light_backend_message(name=None):
-    """The one-line refusal for a style with normalization parameters off TensorFlow."""
-    what = f"tuned style {name!r}" if name else "a tuned style"
-    return (f"{what} has per-layer normalization parameters, which the light backend cannot "
-            "apply yet; use --backend tensorflow")

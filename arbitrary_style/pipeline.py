@@ -17,7 +17,6 @@ temporal smoothing or motion-compensated consistency.
 
 import dataclasses
 import itertools
-import sys
 import resource
 import time
 
@@ -65,32 +64,29 @@ def style_vector(model, styles, *, weights_name=DEFAULT_WEIGHTS, style_size=DEFA
     return blend_style_vectors(vectors, [weight for _, weight in styles])
 
 
-def norm_offsets(model, styles, *, weights_name=DEFAULT_WEIGHTS, strength=1.0):
-    """The per-layer normalization offsets of the tuned styles among (path, weight)
-    entries, blended and scaled by `strength` (`tuned_styles.norm_offsets_of_entries`), for
-    a model that can apply them (the TensorFlow backend); None when there are none, or
-    (with one warning line) when the model cannot."""
+def norm_offsets(model, styles, *, weights_name=DEFAULT_WEIGHTS):
+    """The norm offsets [M] (`norm_params.flatten`) of the blend of the tuned styles among
+    (path, weight) entries (`tuned_styles.norm_offsets_of_entries`); None when they have
+    none."""
     if not any(specs.is_tuned_style(path) for path, _ in styles):
         return None
     from arbitrary_style import tuned_styles
 
-    offsets = tuned_styles.norm_offsets_of_entries(styles, weights_name, strength)
-    if offsets is not None and model.backend != "tensorflow":
-        print(f"warning: {norm_params.light_backend_message()} to apply them (only the "
-              "styles' vectors are used)", file=sys.stderr)
-        return None
-    return offsets
+    return norm_params.flatten(tuned_styles.norm_offsets_of_entries(styles, weights_name),
+                               model.config.alpha)
 
 
 class Stylizer:
-    """A model, a style vector (and a tuned style's per-layer normalization offsets, see
-    `norm_offsets`) and `StylizeOptions`: the calls every caller needs."""
+    """A model, a style vector (and a tuned style's norm offsets [M], see `norm_offsets`)
+    and `StylizeOptions`: the calls every caller needs. `strength` blends the vector with
+    the content's own and scales the offsets (the content has none)."""
 
     def __init__(self, model, style_vector, options=StylizeOptions(), norm_offsets=None):
         self.model = model
         self.style_vector = np.asarray(style_vector, np.float32)
         self.options = options
-        self.norm_offsets = norm_offsets
+        self.norm_offsets = (None if norm_offsets is None else
+                             np.float32(options.strength) * np.asarray(norm_offsets, np.float32))
 
     def plan(self, path):
         """The memory plan (`memory.Plan`) for the image file `path`, from its header (None
@@ -114,11 +110,9 @@ class Stylizer:
                                     o.strength)
         layout = memory.plan(input_size, content.shape[1::-1], self.model.config.alpha,
                              budget=o.max_memory, tile=o.tile, stroke_scale=o.stroke_scale)
-        with norm_params.applied(self.model, self.norm_offsets):
-            return tiling.stylize(self.model, content, vector, tile=layout.tile,
-                                  thumbnail_size=layout.thumbnail,
-                                  stroke_scale=o.stroke_scale,
-                                  preserve_colors=o.preserve_colors)
+        return tiling.stylize(self.model, content, vector, tile=layout.tile,
+                              thumbnail_size=layout.thumbnail, stroke_scale=o.stroke_scale,
+                              norm_offsets=self.norm_offsets, preserve_colors=o.preserve_colors)
 
     def image(self, path, plan=None):
         """(stylized array, the input's (w, h), its memory plan) of the image file `path`:
@@ -239,21 +233,20 @@ class FrameStream:
 
     def _stylize(self, pixels, vector):
         """uint8 stylized frames of consecutive uint8 frames [B,H,W,3]."""
-        with norm_params.applied(self._stylizer.model, self._stylizer.norm_offsets):
-            return self._stylize_batch(pixels, vector)
-
-    def _stylize_batch(self, pixels, vector):
         model, options = self._stylizer.model, self._stylizer.options
+        offsets = self._stylizer.norm_offsets
         content = self._content(pixels)
         if self._smoother:
             stylized = self._smoother.stylize(model, pixels, content, vector,
-                                              options.preserve_colors)
+                                              options.preserve_colors, norm_offsets=offsets)
         elif self._stylizer.per_frame:
             stylized = np.stack([tiling.stylize(
                 model, frame, vector, tile=options.tile, stroke_scale=options.stroke_scale,
-                preserve_colors=options.preserve_colors) for frame in content])
+                norm_offsets=offsets, preserve_colors=options.preserve_colors)
+                for frame in content])
         else:
-            stylized = model.stylize(content, vector, preserve_colors=options.preserve_colors)
+            stylized = model.stylize(content, vector, norm_offsets=offsets,
+                                     preserve_colors=options.preserve_colors)
         if self._blender:
             stylized = [self._blender(frame, image)
                         for frame, image in zip(content, stylized, strict=True)]
@@ -283,7 +276,8 @@ class MomentsSmoother:
         self._is_cut = temporal.SceneCuts(cut_threshold)
         self.state, self.cuts = None, 0
 
-    def stylize(self, model, pixels, content, vector, preserve_colors=False):
+    def stylize(self, model, pixels, content, vector, preserve_colors=False, *,
+                norm_offsets=None):
         """Stylizes the consecutive frames `content` [B,H,W,3] (decoded as uint8 `pixels`),
         one at a time so that each uses the moments up to the frame before it."""
         stylized = []
@@ -293,7 +287,8 @@ class MomentsSmoother:
                 self.cuts += 1
             weight = 0.0 if self.state is None else self.factor
             image, own = model.stylize_with_moments(
-                frame, vector, self.state, weight, preserve_colors=preserve_colors)
+                frame, vector, self.state, weight, norm_offsets=norm_offsets,
+                preserve_colors=preserve_colors)
             self.state = own if self.state is None else weight * self.state + (1 - weight) * own
             stylized.append(image)
         return np.stack(stylized)

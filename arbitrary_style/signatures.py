@@ -8,11 +8,14 @@ TFLite exports, which differ only in shapes, tensor names and output keys:
     transfer = signatures.transfer_function(model, output="stylized")
 
 Images are float32 NHWC in [0, 1]; style vectors [B, 100] (or any shape holding 100
-values per image, e.g. Magenta's [B, 1, 1, 100]).
+values per image, e.g. Magenta's [B, 1, 1, 100]); norm offsets [B, M] (a tuned style's
+per-layer parameters, `layers.NormInputs`), an input of StyleModel's calls and the light
+graphs only: the exports keep the vector-only signatures their clients call.
 """
 
 import tensorflow as tf
 
+from arbitrary_style.layers import NormInputs
 from arbitrary_style.model_config import STYLE_VECTOR_SIZE
 
 
@@ -24,6 +27,11 @@ def image_spec(name=None, size=None, batch=None):
 def vector_spec(name=None, shape=(None, STYLE_VECTOR_SIZE)):
     """Style vectors of `shape` (batch first)."""
     return tf.TensorSpec(list(shape), tf.float32, name=name)
+
+
+def offsets_spec(model, name=None):
+    """Norm offsets [batch, M] of `model`'s transformer."""
+    return tf.TensorSpec([None, model.transformer.moments_size], tf.float32, name=name)
 
 
 def predict_function(model, image=None, *, output=None, vector_shape=None):
@@ -50,24 +58,28 @@ def _per_image(style_vector, content):
     return style_vector
 
 
-def transfer_function(model, image=None, vector=None, *, output=None):
-    """tf.function: (content images, style vectors) -> stylized images (as {output: ...}
-    when `output` is named)."""
+def transfer_function(model, image=None, vector=None, *, output=None, offsets=None):
+    """tf.function: (content images, style vectors[, norm offsets when `offsets`, their
+    spec, is given]) -> stylized images (as {output: ...} when `output` is named)."""
 
-    @tf.function(input_signature=[image or image_spec(), vector or vector_spec()])
-    def transfer(content, style_vector):
-        stylized = model.transformer(content, _per_image(style_vector, content), training=False)
+    @tf.function(input_signature=[image or image_spec(), vector or vector_spec()]
+                 + ([offsets] if offsets else []))
+    def transfer(content, style_vector, *norm_offsets):
+        norm = NormInputs(offsets=norm_offsets[0]) if norm_offsets else None
+        stylized = model.transformer(content, _per_image(style_vector, content),
+                                     training=False, norm=norm)
         return {output: stylized} if output else stylized
 
     return transfer
 
 
-def transfer_with_moments_function(model, image=None, vector=None, *, names=(None, None)):
-    """tf.function: (content, style vectors, moments [B,M], moments weight [B,1]) ->
-    (stylized, own moments [B,M]); see StyleTransferNetwork.transfer_with_moments.
-    `names`: the moments inputs' tensor names."""
+def transfer_with_moments_function(model, image=None, vector=None, *, names=(None, None),
+                                   offsets=None):
+    """tf.function: (content, style vectors, moments [B,M], moments weight [B,1][, norm
+    offsets when `offsets`, their spec, is given]) -> (stylized, own moments [B,M]); see
+    StyleTransferNetwork.transfer_with_moments. `names`: the moments inputs' tensor names."""
     moments_name, weight_name = names
     return tf.function(model.transformer.transfer_with_moments, input_signature=[
         image or image_spec(), vector or vector_spec(),
-        tf.TensorSpec([None, model.transformer.moments_size], tf.float32, name=moments_name),
-        tf.TensorSpec([None, 1], tf.float32, name=weight_name)])
+        offsets_spec(model, moments_name), tf.TensorSpec([None, 1], tf.float32, name=weight_name)]
+        + ([offsets] if offsets else []))

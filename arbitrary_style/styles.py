@@ -9,8 +9,7 @@
   list                 the tuned styles: the cache's and the built-ins
   remove NAME          delete a tuned style from the cache
   sheet --content PHOTO --output SHEET.jpg [--styles @a,@b] [--size PX]
-      one picture of the photo in every tuned style (or those --styles names; TensorFlow
-      backend)
+      one picture of the photo in every tuned style (or those --styles names)
 
 A tuned style belongs to the weights it was tuned with (default: the default weights).
 Use it as `--styles @NAME` wherever a style image goes.
@@ -22,7 +21,8 @@ import sys
 import numpy as np
 from absl import flags
 
-from arbitrary_style import cli, common_flags, image_io, loss_flags, specs, tuned_styles
+from arbitrary_style import (
+    backends, cli, common_flags, image_io, loss_flags, specs, tuned_styles)
 from arbitrary_style.errors import UserError
 
 EXIT_INTERRUPTED = 130
@@ -155,8 +155,8 @@ def render_sheet(model, content, names, weights, *, columns=6, label=True):
     tiles = [("content", content)]
     for name in names:
         style = tuned_styles.style_for(name, weights)
-        with norm_params.applied(model, style.norm_offsets):
-            tiles.append((f"@{name}", model.stylize(content, style.vector)))
+        tiles.append((f"@{name}", model.stylize(content, style.vector, norm_offsets=(
+            norm_params.flatten(style.norm_offsets, model.config.alpha)))))
     height, width = content.shape[:2]
     label_height = 16 if label else 0
     rows = -(-len(tiles) // columns)
@@ -186,7 +186,7 @@ def cmd_sheet(args):
     for name in names:  # Refuse a wrong name before loading TensorFlow.
         tuned_styles.style_for(name, weights)
     content = image_io.limit_long_side(image_io.load_image(FLAGS.content[0]), FLAGS.size)
-    model = store.load_model(store.resolve_weights(weights))
+    model = backends.load(store.resolve_weights(weights), FLAGS.backend)
     sheet = render_sheet(model, content, names, weights)
     image_io.save_image(sheet.astype(np.float32) / 255.0, FLAGS.output)
     print(f"wrote {FLAGS.output}: {len(names)} styles")
@@ -217,7 +217,7 @@ def define_flags():
                        "tune: keep only steps whose content loss on the tuning photos is at "
                        "most this times the predicted vector's ('inf': no bound).",
                        lower_bound=1)
-    common_flags.define("weights", "content", "output", "styles")
+    common_flags.define("weights", "content", "output", "styles", "backend")
     loss_flags.define_vgg_weights()
     flags.DEFINE_bool("force", False, "tune: replace a tuned style of the same name.")
 

@@ -100,8 +100,7 @@ def run(argv):
         model, pipeline.style_vector(model, styles, weights_name=weights_name,
                                      style_size=options.style_size,
                                      max_pixels=options.max_pixels), options,
-        pipeline.norm_offsets(model, styles, weights_name=weights_name,
-                              strength=options.strength))
+        pipeline.norm_offsets(model, styles, weights_name=weights_name))
 
     results, failures = [], []
     progress = progress_bar.bar(list(zip(contents, outputs, strict=True)), unit="image",

@@ -51,9 +51,9 @@ def thumbnail(content, size=THUMBNAIL_SIZES[0]):
     return to_float(content)
 
 
-def thumbnail_moments(model, content, vector, size=THUMBNAIL_SIZES[0]):
+def thumbnail_moments(model, content, vector, size=THUMBNAIL_SIZES[0], norm_offsets=None):
     """The instance-norm moments [M] of the thumbnail of `content`."""
-    return model.instance_moments(thumbnail(content, size), vector)
+    return model.instance_moments(thumbnail(content, size), vector, norm_offsets=norm_offsets)
 
 
 def _as_dtype(values, dtype):
@@ -62,12 +62,13 @@ def _as_dtype(values, dtype):
 
 
 def stylize_tiled(model, content, vector, tile, *, moments=None,
-                  thumbnail_size=THUMBNAIL_SIZES[0], preserve_colors=False):
+                  thumbnail_size=THUMBNAIL_SIZES[0], norm_offsets=None,
+                  preserve_colors=False):
     """Stylizes content [H,W,3] (uint8 or float) by overlapping tiles of `tile` pixels,
     normalised with `moments` (default: those of its thumbnail of `thumbnail_size`);
     output of the content's dtype."""
     if moments is None:
-        moments = thumbnail_moments(model, content, vector, thumbnail_size)
+        moments = thumbnail_moments(model, content, vector, thumbnail_size, norm_offsets)
     height, width = content.shape[:2]
     rows, columns = tile_spans(height, tile), tile_spans(width, tile)
     output = np.empty(content.shape, np.uint8 if content.dtype == np.uint8 else np.float32)
@@ -82,7 +83,7 @@ def stylize_tiled(model, content, vector, tile, *, moments=None,
         for c, (left, right) in enumerate(columns):
             piece = model.stylize_with_moments(
                 to_float(content[top:bottom, left:right]), vector, moments, 1.0,
-                preserve_colors=preserve_colors)[0]
+                norm_offsets=norm_offsets, preserve_colors=preserve_colors)[0]
             weight = (vertical * _ramp(columns, c)[None])[..., None]
             sums[top - done:bottom - done, left:right] += piece * weight
             weights[top - done:bottom - done, left:right] += weight
@@ -99,10 +100,10 @@ def _luma(pixels):
 
 
 def stylize(model, content, vector, *, tile=0, thumbnail_size=THUMBNAIL_SIZES[0],
-            stroke_scale=1.0, preserve_colors=False):
+            stroke_scale=1.0, norm_offsets=None, preserve_colors=False):
     """Content [H,W,3] (uint8 or float) -> stylized, same size and dtype: whole (`tile` 0)
     or by tiles of `tile` pixels (see `stylize_tiled`), with strokes `stroke_scale` times
-    the network's own."""
+    the network's own; `norm_offsets` as `NetworkRunner.stylize` takes them."""
     height, width = content.shape[:2]
     work = work_size((width, height), stroke_scale)
     source = content
@@ -112,9 +113,10 @@ def stylize(model, content, vector, *, tile=0, thumbnail_size=THUMBNAIL_SIZES[0]
         source = source if source.dtype == np.uint8 else np.clip(source, 0.0, 1.0)
     if not one_pass(tile, source.shape[1::-1]):
         stylized = stylize_tiled(model, source, vector, tile, thumbnail_size=thumbnail_size,
-                                 preserve_colors=preserve_colors)
+                                 norm_offsets=norm_offsets, preserve_colors=preserve_colors)
     else:
-        stylized = model.stylize(to_float(source), vector, preserve_colors=preserve_colors)
+        stylized = model.stylize(to_float(source), vector, norm_offsets=norm_offsets,
+                                 preserve_colors=preserve_colors)
         if content.dtype == np.uint8:
             stylized = _as_dtype(stylized, np.uint8)
     if stroke_scale == 1:

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from arbitrary_style.layers import (
-    Block, ConditionalInstanceNorm, MomentsMix, SlimConv2D, apply_in_turn, batch_norm)
+    Block, ConditionalInstanceNorm, NormInputs, SlimConv2D, apply_in_turn, batch_norm)
 from arbitrary_style.model_config import SIZE_MULTIPLE
 
 
@@ -23,9 +23,9 @@ class ResidualBlock(Block):
         self.conv1 = _styled_conv("conv1", filters, 3, "relu")
         self.conv2 = _styled_conv("conv2", filters, 3, None)
 
-    def call(self, inputs, style_vector, moments=None):
-        h = self.conv1(inputs, style_vector, moments=moments)
-        return inputs + self.conv2(h, style_vector, moments=moments)
+    def call(self, inputs, style_vector, norm=None):
+        h = self.conv1(inputs, style_vector, norm=norm)
+        return inputs + self.conv2(h, style_vector, norm=norm)
 
 
 class UpsampleConv(Block):
@@ -38,13 +38,13 @@ class UpsampleConv(Block):
         self.factor = factor
         self.conv = _styled_conv("conv", filters, kernel_size, activation)
 
-    def call(self, inputs, style_vector, moments=None):
+    def call(self, inputs, style_vector, norm=None):
         if self.factor > 1 and self.channels_first:  # Upsampled inside the conv.
-            return self.conv._call_channels_first(inputs, style_vector, moments,
+            return self.conv._call_channels_first(inputs, style_vector, norm,
                                                   upsample=self.factor)
         if self.factor > 1:
             inputs = tf.repeat(tf.repeat(inputs, self.factor, axis=1), self.factor, axis=2)
-        return self.conv(inputs, style_vector, moments=moments)
+        return self.conv(inputs, style_vector, norm=norm)
 
 
 class Contract(Block):
@@ -77,8 +77,8 @@ class Residual(Block):
         super().__init__(**kwargs)
         self.blocks = [ResidualBlock(int(alpha * 128), name=f"residual{i}") for i in range(1, 6)]
 
-    def call(self, inputs, style_vector, moments=None):
-        return apply_in_turn(self.blocks, inputs, style_vector, moments=moments)
+    def call(self, inputs, style_vector, norm=None):
+        return apply_in_turn(self.blocks, inputs, style_vector, norm=norm)
 
 
 class Expand(Block):
@@ -92,8 +92,8 @@ class Expand(Block):
             UpsampleConv(3, 9, 1, "sigmoid", name="conv3"),
         ]
 
-    def call(self, inputs, style_vector, moments=None):
-        return apply_in_turn(self.convs, inputs, style_vector, moments=moments)
+    def call(self, inputs, style_vector, norm=None):
+        return apply_in_turn(self.convs, inputs, style_vector, norm=norm)
 
 
 class StyleTransferNetwork(keras.Model):
@@ -119,7 +119,8 @@ class StyleTransferNetwork(keras.Model):
 
     @property
     def moments_size(self):
-        """M, the length of one image's instance-norm moments (see MomentsMix)."""
+        """M, the length of one image's instance-norm moments, and of its norm offsets
+        (see NormInputs)."""
         return 2 * sum(layer.beta_head.units for layer in self._flatten_layers()
                        if isinstance(layer, ConditionalInstanceNorm))
 
@@ -158,14 +159,17 @@ class StyleTransferNetwork(keras.Model):
             for layer in switched:
                 layer.channels_first = False
 
-    def transfer_with_moments(self, content, style_vector, moments, moments_weight):
+    def transfer_with_moments(self, content, style_vector, moments, moments_weight,
+                              norm_offsets=None):
         """(stylized, own moments [B,M]): each CIN normalises with
-        `w * moments + (1 - w) * own` (moments [B,M], moments_weight w [B,1])."""
-        mix = MomentsMix(moments, moments_weight)
-        stylized = self(content, style_vector, training=False, moments=mix)
-        return stylized, mix.own_moments()
+        `w * moments + (1 - w) * own` (moments [B,M], moments_weight w [B,1]) and adds
+        `norm_offsets` [B,M] (None: none) to its beta and gamma (see NormInputs)."""
+        norm = NormInputs(moments, moments_weight, norm_offsets)
+        stylized = self(content, style_vector, training=False, norm=norm)
+        return stylized, norm.own_moments()
 
-    def call(self, content, style_vector, training=None, moments=None):
+    def call(self, content, style_vector, training=None, norm=None):
+        """`norm`: an optional NormInputs (given moments, norm offsets) for the CINs."""
         height, width = tf.shape(content)[1], tf.shape(content)[2]
         # (m - n % m) % m rather than -n % m: tf2onnx converts the floor modulo of a
         # negative number as C's remainder (-1030 % 4 = -2), which cropped instead.
@@ -177,8 +181,8 @@ class StyleTransferNetwork(keras.Model):
         else:
             padded = tf.pad(content, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
         h = self.contract(padded, training=training)
-        h = self.residual(h, style_vector, moments=moments)
-        h = self.expand(h, style_vector, moments=moments)
+        h = self.residual(h, style_vector, norm=norm)
+        h = self.expand(h, style_vector, norm=norm)
         if self.channels_first:
             return tf.transpose(h[:, :, :height, :width], [0, 2, 3, 1])
         return h[:, :height, :width, :]

@@ -24,7 +24,6 @@ import base64
 import json
 import math
 import pathlib
-import sys
 import typing
 
 import numpy as np
@@ -354,8 +353,7 @@ class TunedStyle(typing.NamedTuple):
 def style_for(name, weights):
     """The tuned style `name` with its per-layer offsets, refused unless tuned for `weights`.
 
-    Apply `norm_offsets` with `norm_params.applied` on `--backend tensorflow`; the light
-    backend cannot (`norm_params.light_backend_message`)."""
+    Every backend applies `norm_offsets` (`norm_params.flatten`, `pipeline.Stylizer`)."""
     record = load(name)
     if record.get("weights") != weights:
         raise UserError(f"tuned style {name!r} was made for the weights "
@@ -366,26 +364,10 @@ def style_for(name, weights):
     return TunedStyle(name, np.asarray(record["vector"], np.float32), offsets, record)
 
 
-_WARNED = set()
-
-
-def vector_for(name, weights):
-    """The tuned vector [100] of `name`, refused unless it was tuned for `weights`.
-
-    A style that also has per-layer normalization parameters gives its vector alone here,
-    with a one-line warning (once per name); `style_for` gives both."""
-    style = style_for(name, weights)
-    if style.norm_offsets is not None and name not in _WARNED:
-        _WARNED.add(name)
-        print(f"warning: tuned style {name!r} has per-layer normalization parameters that "
-              "are not applied here; only its vector is used", file=sys.stderr)
-    return style.vector
-
-
-def norm_offsets_of_entries(styles, weights, strength=1.0):
+def norm_offsets_of_entries(styles, weights):
     """The per-layer offsets of a `--styles` blend (`specs.parse_styles` entries:
-    (path, weight)) at `strength`, or None when no `@NAME` entry has any. Entries that are
-    images or vector-only styles contribute nothing; weights are normalised to sum 1."""
+    (path, weight)), or None when no `@NAME` entry has any. Entries that are images or
+    vector-only styles contribute nothing; weights are normalised to sum 1."""
     from arbitrary_style import norm_params
 
     entries = [(str(path), float(weight)) for path, weight in styles]
@@ -394,7 +376,7 @@ def norm_offsets_of_entries(styles, weights, strength=1.0):
     for path, weight in entries:
         if path.startswith("@") and not pathlib.Path(path).exists():
             offsets.append(style_for(path[1:], weights).norm_offsets)
-            weights_list.append(strength * weight / total_weight)
+            weights_list.append(weight / total_weight)
     return norm_params.scaled_sum(offsets, weights_list) if offsets else None
 
 

@@ -96,8 +96,8 @@ def main():
             tuned = tuned_styles.tune(model, style, tune_contents, loss=loss,
                                       steps=args.tune_steps, norm_steps=args.norm_steps)
         tune_seconds = time.perf_counter() - started
-        with norm_params.applied(model, tuned.norm_offsets):
-            results["tuned"] = model.stylize(content, tuned.vector)
+        results["tuned"] = model.stylize(content, tuned.vector, norm_offsets=norm_params.flatten(
+            tuned.norm_offsets, model.config.alpha))
         started = time.perf_counter()
         results["gatys"], _ = optimize_image(content, [style], loss=loss,
                                              steps=args.gatys_steps,

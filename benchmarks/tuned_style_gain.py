@@ -28,8 +28,8 @@ GOAL_CONTENT_RATIO = 1.2
 def held_out_losses(model, loss, style, held_out, vector, offsets=None):
     """(content, style) VGG-19 losses of the style on held-out photos [N, S, S, 3]."""
     targets = loss.targets(held_out, [style], style_blend=[1.0])
-    with norm_params.applied(model, offsets):
-        stylized = model.stylize(held_out, np.repeat(vector[np.newaxis], len(held_out), 0))
+    stylized = model.stylize(held_out, np.repeat(vector[np.newaxis], len(held_out), 0),
+                             norm_offsets=norm_params.flatten(offsets, model.config.alpha))
     parts = loss.loss(stylized, targets)[1]
     return float(parts["content"]), float(parts["style"])
 

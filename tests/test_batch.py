@@ -26,6 +26,7 @@ from PIL import Image
 from arbitrary_style import atomic
 from arbitrary_style.batch import transforms
 from arbitrary_style.batch.__main__ import _absolute, counters, outcome, processes_per_machine
+from arbitrary_style.model_config import norm_layers
 from conftest import CONTENT_DIR, STYLE_DIR, image_paths, style_vector_of, stylizer
 
 STYLES = image_paths(STYLE_DIR)
@@ -356,7 +357,7 @@ def test_remote_uris_from_a_list_file(tmp_path, weights_home, monkeypatch):
            "style_per_input": None,
            "input": remote(tmp_path / "list.txt"),
            "root": None, "is_list": True, "options": options,
-           "vector": transforms.style_vector(model, remote(STYLES[0]), 256, 10**8)}
+           "style": transforms.style_of(model, remote(STYLES[0]), 256, 10**8)}
     transforms.remove_temporaries(job["output"])
     assert not stale.exists()
 
@@ -424,8 +425,8 @@ def run_in_process(job_changes, weights_home, monkeypatch):
     job = {"format": "png", "backend": "auto", "weights": None, "processes": 1,
            "worker_threads": 0, "max_memory": None, "max_pixels": 10**8,
            "style_per_input": None, "input": None, "root": None, "is_list": False,
-           "options": options, "vector": transforms.style_vector(model, str(STYLES[0]), 256,
-                                                               10**8), **job_changes}
+           "options": options, "style": transforms.style_of(model, str(STYLES[0]), 256,
+                                                            10**8), **job_changes}
     beam_pipeline = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
     transforms.build(beam_pipeline, job)
     result = beam_pipeline.run()
@@ -527,8 +528,9 @@ def test_all_inputs_failing_exits_1_and_a_damaged_settings_file_is_one_line(
 
 def test_a_tuned_style_by_name_blends_like_an_image(tmp_path, monkeypatch):
     """`--styles @NAME:W,...` (and a CSV's style column) take tuned styles in batch jobs as in
-    the stylize command: the same blend of the stored vector with the images' vectors."""
-    from arbitrary_style import backends, image_io, tuned_styles
+    the stylize command: the same blend of the stored vector with the images' vectors, and
+    of the stored norm offsets."""
+    from arbitrary_style import backends, image_io, norm_params, tuned_styles
     from arbitrary_style.errors import UserError
     from arbitrary_style.style_vectors import blend_style_vectors
     from arbitrary_style.weights import builtin
@@ -536,10 +538,54 @@ def test_a_tuned_style_by_name_blends_like_an_image(tmp_path, monkeypatch):
     monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(tmp_path / "home"))
     model = backends.load(builtin.directory())
     stored = np.linspace(-1, 1, 100).astype(np.float32)
-    tuned_styles.save("mine", stored, weights="magenta-mobile", details={})
-    got = transforms.style_vector(model, f"@mine:1,{STYLES[0]}:3", 256, 10**8)
+    offsets = {key: (np.full(channels, 0.2, np.float32), np.full(channels, -0.1, np.float32))
+               for key, channels in norm_layers(model.config.alpha)}
+    tuned_styles.save("mine", stored, weights="magenta-mobile", details={},
+                      norm_offsets=offsets)
+    vector, got_offsets = transforms.style_of(model, f"@mine:1,{STYLES[0]}:3", 256, 10**8)
     image_vector = model.predict_style(image_io.load_image(STYLES[0]))
-    np.testing.assert_allclose(got, blend_style_vectors([stored, image_vector], [1, 3]),
+    np.testing.assert_allclose(vector, blend_style_vectors([stored, image_vector], [1, 3]),
                                rtol=1e-6)
+    np.testing.assert_allclose(got_offsets, 0.25 * norm_params.flatten(offsets, model.config.alpha),
+                               atol=1e-4)
+    assert transforms.style_of(model, str(STYLES[0]), 256, 10**8)[1] is None
     with pytest.raises(UserError, match="no tuned style 'other'"):
-        transforms.style_vector(model, "@other", 256, 10**8)
+        transforms.style_of(model, "@other", 256, 10**8)
+
+
+def test_batch_outputs_carry_a_tuned_styles_norm_offsets(tmp_path, weights_home,
+                                                          monkeypatch):
+    """A tuned style with per-layer offsets, given as --styles and in a CSV: the outputs
+    are the pipeline's with those offsets, not the vector alone."""
+    from arbitrary_style import backends, image_io, pipeline, tuned_styles
+    from arbitrary_style.weights import store
+
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
+    model = backends.load(store.resolve_weights(None))
+    offsets = {key: (np.full(channels, 0.3, np.float32), np.zeros(channels, np.float32))
+               for key, channels in norm_layers(model.config.alpha)}
+    tuned_styles.save("batch_normed", np.linspace(-1, 1, 100), weights="magenta-mobile",
+                      details={}, norm_offsets=offsets)
+    try:
+        photos = make_folder(tmp_path / "photos", 1, [(64, 64)])
+        (photo,) = sorted(photos.iterdir())
+        style = transforms.style_of(model, "@batch_normed", 256, 10**8)
+        totals, _ = run_in_process({"input": f"{photos}/*", "root": f"{photos}/",
+                                    "output": str(tmp_path / "out"), "style": style},
+                                   weights_home, monkeypatch)
+        table = tmp_path / "pairs.csv"
+        table.write_text(f"content,style\n{photo},@batch_normed\n")
+        csv_totals, _ = run_in_process({"style_per_input": str(table),
+                                        "output": str(tmp_path / "csv_out")},
+                                       weights_home, monkeypatch)
+    finally:
+        tuned_styles.remove("batch_normed")
+    assert totals["done"] == 1 and csv_totals["done"] == 1
+    options = pipeline.StylizeOptions(content_size=64)
+    expected = pipeline.Stylizer(model, style[0], options, style[1]).image(photo)[0]
+    vector_only = pipeline.Stylizer(model, style[0], options).image(photo)[0]
+    for output in (tmp_path / "out").glob("*.png"), (tmp_path / "csv_out").glob("*.png"):
+        (path,) = list(output)
+        written = image_io.load_image(path)
+        assert np.abs(written - expected).max() <= 1 / 255 + 1e-6
+        assert np.abs(written - vector_only).mean() > 4 / 255

@@ -94,25 +94,33 @@ def test_stylize_an_image(core_env, tmp_path):
 
 
 def test_stylize_with_a_builtin_tuned_style(core_env, tmp_path):
-    """A built-in style resolves by @NAME without TensorFlow (light backend): a style with
-    per-layer norms gives its tuned vector and one warning line saying so."""
-    from arbitrary_style import tuned_styles
+    """A built-in style resolves by @NAME without TensorFlow (light backend), silently; a
+    style with per-layer norms is stylized with them (the pipeline's result with its
+    offsets, not its vector alone)."""
+    from arbitrary_style import backends, image_io, pipeline, specs, tuned_styles
+    from arbitrary_style.weights import builtin
 
     names = tuned_styles.builtin_names()
     normed = [n for n in names if "norm_offsets" in tuned_styles.load(n)]
     plain = [n for n in names if n not in normed]
+    assert normed and plain
+    light = backends.load(builtin.directory(), "light")
     for name in (normed[:1] + plain[:1]):
+        spec = f"@{name}:0.7,{STYLE}:0.3"
         result = run(["-m", "arbitrary_style.stylize", "--content", CONTENT, "--styles",
-                      f"@{name}:0.7,{STYLE}:0.3", "--output", f"{name}.png"], core_env,
-                     tmp_path)
+                      spec, "--output", f"{name}.png"], core_env, tmp_path)
         assert result.returncode == 0, result.stderr
-        assert (tmp_path / f"{name}.png").is_file()
+        assert result.stderr == ""
+        styles = specs.parse_styles(spec)
+        vector = pipeline.style_vector(light, styles)
+        offsets = pipeline.norm_offsets(light, styles)
+        assert (offsets is None) == (name in plain)
+        expected = pipeline.Stylizer(light, vector, norm_offsets=offsets).image(CONTENT)[0]
+        written = image_io.load_image(tmp_path / f"{name}.png")
+        assert np.abs(written - expected).max() <= 1 / 255 + 1e-6
         if name in normed:
-            assert result.stderr.count("\n") == 1
-            assert "per-layer normalization parameters" in result.stderr
-        else:
-            assert result.stderr == ""
-    assert normed or plain
+            vector_only = pipeline.Stylizer(light, vector).image(CONTENT)[0]
+            assert np.abs(written - vector_only).mean() > 2 / 255
 
 
 def test_stylize_a_video(core_env, tmp_path):

@@ -225,4 +225,6 @@ def test_plain_stylize_does_not_load_the_moments_graph(light_weights, light_home
     model = light.load_built(light_weights)
     model.stylize(np.full((32, 40, 3), 0.5, np.float32), np.zeros(100, np.float32))
     assert "moments" not in model._sessions
-    assert model.moments_size == 694 and "moments" in model._sessions
+    assert model.moments_size == 694 and "moments" not in model._sessions  # From the plain one.
+    model.instance_moments(np.full((32, 40, 3), 0.5, np.float32), np.zeros(100, np.float32))
+    assert "moments" in model._sessions

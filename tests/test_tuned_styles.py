@@ -3,6 +3,7 @@
 The loss network is VGG-19 with random weights (nothing downloaded); images are small.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -67,11 +68,11 @@ def test_store_is_versioned_and_checked(tmp_path):
     vector = np.linspace(-1, 1, 100)
     path = tuned_styles.save("mine", vector, weights="magenta-mobile", details={"steps": 3})
     assert json.loads(path.read_text())["format_version"] == tuned_styles.FORMAT_VERSION
-    np.testing.assert_allclose(tuned_styles.vector_for("mine", "magenta-mobile"), vector,
-                               rtol=1e-6)
+    np.testing.assert_allclose(tuned_styles.style_for("mine", "magenta-mobile").vector,
+                               vector, rtol=1e-6)
     assert tuned_styles.names() == ["mine"]
     with pytest.raises(UserError, match="made for the weights 'magenta-mobile', not 'other'"):
-        tuned_styles.vector_for("mine", "other")
+        tuned_styles.style_for("mine", "other")
     record = json.loads(path.read_text())
     path.write_text(json.dumps({**record, "format_version": 99}))
     with pytest.raises(UserError, match="format version 99"):
@@ -180,13 +181,36 @@ def test_tune_command_ctrl_c_stores_the_best_so_far(weights_home, tmp_path):
 # --- Issue 23, second part: the content bound, per-layer norms, built-ins, the sheet. ---
 
 
-def _losses(model, loss, contents, style, vector, offsets=None):
-    """(content, style) of `loss` for the vector (and offsets) on the contents."""
+@contextlib.contextmanager
+def biases_shifted(model, offsets):
+    """Within: `offsets` ({layer: (beta, gamma)}) added to the CIN layers' bias variables
+    (what tuning trains): a reference for the networks' norm offsets input."""
     from arbitrary_style import norm_params
 
+    biases = norm_params.cin_biases(model.transformer)
+    saved = {key: (beta.numpy(), gamma.numpy()) for key, (beta, gamma) in biases.items()}
+    try:
+        for key, (beta, gamma) in biases.items():
+            beta.assign(saved[key][0] + np.asarray(offsets[key][0], np.float32))
+            gamma.assign(saved[key][1] + np.asarray(offsets[key][1], np.float32))
+        yield
+    finally:
+        for key, (beta, gamma) in biases.items():
+            beta.assign(saved[key][0])
+            gamma.assign(saved[key][1])
+
+
+def _losses(model, loss, contents, style, vector, offsets=None):
+    """(content, style) of `loss` for the vector (and offsets, through the transformer's
+    norm offsets input) on the contents."""
+    from arbitrary_style import norm_params
+    from arbitrary_style.layers import NormInputs
+
     targets = loss.targets(contents, [style], style_blend=[1.0])
-    with norm_params.applied(model, offsets):
-        stylized = model.transformer(contents, np.repeat(vector[None], len(contents), 0))
+    norm = None if offsets is None else NormInputs(offsets=np.repeat(
+        norm_params.flatten(offsets, model.config.alpha)[None], len(contents), 0))
+    stylized = model.transformer(contents, np.repeat(vector[None], len(contents), 0),
+                                 norm=norm)
     parts = loss.loss(stylized, targets)[1]
     return float(parts["content"]), float(parts["style"])
 
@@ -242,40 +266,44 @@ def test_norm_stage_tunes_per_layer_offsets_and_restores_the_model(imported_mode
         measured, _losses(imported_model, loss, contents, style, result.vector), rtol=1e-3)
 
 
-def test_applied_offsets_change_the_output_and_are_removed(imported_model, images):
-    from arbitrary_style import norm_params
+def test_norm_offsets_input_equals_shifted_biases_on_both_backends(imported_model, images):
+    """The networks' norm offsets input (TensorFlow and the light graphs) computes what
+    adding the offsets to the CIN layers' biases computes; zeros are the vector alone."""
+    from arbitrary_style import backends, norm_params
+    from arbitrary_style.weights import builtin
 
     contents, style = images
+    content = contents[0][:62, :58]  # Odd sizes: the light graph pads and crops itself.
     vector = imported_model.predict_style(style)
-    plain = imported_model.stylize(contents[0], vector)
-    offsets = {key: (np.full(b.shape, 0.3, np.float32), np.zeros(g.shape, np.float32))
+    rng = np.random.default_rng(0)
+    offsets = {key: (rng.normal(0, 0.2, b.shape).astype(np.float32),
+                     rng.normal(0, 0.2, g.shape).astype(np.float32))
                for key, (b, g) in norm_params.cin_biases(imported_model.transformer).items()}
-    with norm_params.applied(imported_model, offsets):
-        shifted = imported_model.stylize(contents[0], vector)
-    np.testing.assert_array_equal(imported_model.stylize(contents[0], vector), plain)
-    assert np.abs(shifted - plain).mean() > 2 / 255
-    # An offset of zero is the vector alone.
-    zeros = {key: (np.zeros_like(b), np.zeros_like(g)) for key, (b, g) in offsets.items()}
-    with norm_params.applied(imported_model, zeros):
-        np.testing.assert_allclose(imported_model.stylize(contents[0], vector), plain,
-                                   atol=1e-6)
+    with biases_shifted(imported_model, offsets):
+        expected = imported_model.stylize(content, vector)
+        expected_tiles = imported_model.stylize_with_moments(content, vector)
+    plain = imported_model.stylize(content, vector)
+    assert np.abs(expected - plain).mean() > 2 / 255
+    flat = norm_params.flatten(offsets, imported_model.config.alpha)
+    light = backends.load(builtin.directory(), "light")  # The imported weights, int8.
+    for model, atol in ((imported_model, 1e-5), (light, 1e-4)):
+        np.testing.assert_allclose(model.stylize(content, vector, norm_offsets=flat),
+                                   expected, atol=atol)
+        stylized, own = model.stylize_with_moments(content, vector, norm_offsets=flat)
+        np.testing.assert_allclose(stylized, expected_tiles[0], atol=atol)
+        np.testing.assert_allclose(own, expected_tiles[1], atol=atol)
+        np.testing.assert_allclose(model.instance_moments(content, vector, norm_offsets=flat),
+                                   expected_tiles[1], atol=atol)
+        np.testing.assert_allclose(
+            model.stylize(content, vector, norm_offsets=np.zeros_like(flat)),
+            model.stylize(content, vector), atol=1e-6)
     bad = dict(offsets)
     bad.pop("expand/conv3/conv")
     with pytest.raises(UserError, match="do not fit this transformer"):
-        with norm_params.applied(imported_model, bad):
-            pass
+        norm_params.flatten(bad, imported_model.config.alpha)
     bad = {**offsets, "expand/conv3/conv": (np.zeros(4), np.zeros(4))}
     with pytest.raises(UserError, match="the layer has 3 channels"):
-        with norm_params.applied(imported_model, bad):
-            pass
-
-    class LightModel:
-        backend = "light"
-
-    with pytest.raises(UserError, match="use --backend tensorflow$") as refused:
-        with norm_params.applied(LightModel(), offsets):
-            pass
-    assert "\n" not in str(refused.value)
+        norm_params.flatten(bad, imported_model.config.alpha)
 
 
 def _offsets(scale):
@@ -284,7 +312,7 @@ def _offsets(scale):
             "expand/conv3/conv": (np.full(3, -scale, np.float32), np.zeros(3, np.float32))}
 
 
-def test_store_v2_keeps_norm_offsets_and_reads_v1(capsys):
+def test_store_v2_keeps_norm_offsets_and_reads_v1():
     vector = np.linspace(-1, 1, 100)
     path = tuned_styles.save("normed", vector, weights="magenta-mobile", details={},
                              norm_offsets=_offsets(0.5))
@@ -294,12 +322,7 @@ def test_store_v2_keeps_norm_offsets_and_reads_v1(capsys):
     for key, (beta, gamma) in _offsets(0.5).items():
         np.testing.assert_allclose(style.norm_offsets[key][0], beta, atol=1e-3)
         np.testing.assert_allclose(style.norm_offsets[key][1], gamma, atol=1e-3)
-    # vector_for gives the vector alone and says so, once.
-    np.testing.assert_allclose(tuned_styles.vector_for("normed", "magenta-mobile"), vector,
-                               rtol=1e-6)
-    tuned_styles.vector_for("normed", "magenta-mobile")
-    warning = capsys.readouterr().err
-    assert warning.count("\n") == 1 and "per-layer normalization parameters" in warning
+    np.testing.assert_allclose(style.vector, vector, rtol=1e-6)
     # A version 1 file (vector only) still reads.
     path.write_text(json.dumps({"format_version": 1, "name": "normed",
                                 "weights": "magenta-mobile", "vector": list(vector)}))
@@ -313,16 +336,16 @@ def test_store_v2_keeps_norm_offsets_and_reads_v1(capsys):
         tuned_styles.load("normed")
 
 
-def test_blend_and_strength_scale_the_offsets():
+def test_a_blend_weighs_the_offsets():
     tuned_styles.save("a", np.zeros(100), weights="magenta-mobile", details={},
                       norm_offsets=_offsets(1.0))
     tuned_styles.save("b", np.zeros(100), weights="magenta-mobile", details={})
     offsets = tuned_styles.norm_offsets_of_entries(
         [("@a", 1.0), ("@b", 2.0), (str(STYLE_DIR / "pink_zigzag.jpg"), 1.0)],
-        "magenta-mobile", strength=0.5)
+        "magenta-mobile")
     for key, (beta, gamma) in _offsets(1.0).items():
-        np.testing.assert_allclose(offsets[key][0], 0.125 * beta, atol=1e-3)
-        np.testing.assert_allclose(offsets[key][1], 0.125 * gamma, atol=1e-3)
+        np.testing.assert_allclose(offsets[key][0], 0.25 * beta, atol=1e-3)
+        np.testing.assert_allclose(offsets[key][1], 0.25 * gamma, atol=1e-3)
     assert tuned_styles.norm_offsets_of_entries([("@b", 1.0)], "magenta-mobile") is None
 
 
@@ -407,10 +430,9 @@ def test_sheet_shows_every_style_with_its_norm_offsets(weights_home, imported_mo
     assert "Traceback" not in missing.stderr
 
 
-def test_the_pipeline_applies_norm_offsets_on_tensorflow_and_says_so_on_light(
-        imported_model, capsys):
-    """`--styles @NAME` with per-layer offsets: the TensorFlow backend stylizes with them
-    (blended and scaled by strength), the light one uses the vector and says so."""
+def test_the_pipeline_applies_norm_offsets_on_both_backends(imported_model):
+    """`--styles @NAME` with per-layer offsets: every backend stylizes with them, and
+    strength scales them with the vector (strength 0 is the content's own vector alone)."""
     from arbitrary_style import backends, norm_params, pipeline
     from arbitrary_style.weights import builtin
 
@@ -420,17 +442,18 @@ def test_the_pipeline_applies_norm_offsets_on_tensorflow_and_says_so_on_light(
     tuned_styles.save("normed", vector, weights="magenta-mobile", details={},
                       norm_offsets=stored)
     styles = [("@normed", 1.0)]
-    offsets = pipeline.norm_offsets(imported_model, styles, weights_name="magenta-mobile")
     content = np.random.default_rng(0).random((64, 80, 3), np.float32)
-    got = pipeline.Stylizer(imported_model, vector, norm_offsets=offsets).array(content)
-    with norm_params.applied(imported_model, offsets):
+    with biases_shifted(imported_model, stored):
         expected = imported_model.stylize(content, vector)
-    np.testing.assert_allclose(got, expected, atol=1e-6)
-    assert np.abs(got - imported_model.stylize(content, vector)).mean() > 1e-3  # restored
-    half = pipeline.norm_offsets(imported_model, styles, weights_name="magenta-mobile",
-                                 strength=0.5)
-    key = next(iter(offsets))
-    np.testing.assert_allclose(half[key][1], 0.5 * np.asarray(offsets[key][1]), atol=1e-6)
-    light = backends.load(builtin.directory(), "light")
-    assert pipeline.norm_offsets(light, styles, weights_name="magenta-mobile") is None
-    assert "use --backend tensorflow" in capsys.readouterr().err
+    light = backends.load(builtin.directory(), "light")  # The imported weights, int8.
+    for model in (imported_model, light):
+        offsets = pipeline.norm_offsets(model, styles, weights_name="magenta-mobile")
+        stylizer = pipeline.Stylizer(model, vector, norm_offsets=offsets)
+        np.testing.assert_allclose(stylizer.array(content), expected, atol=1e-4)
+        assert np.abs(expected - model.stylize(content, vector)).mean() > 1e-3
+        none = pipeline.Stylizer(model, vector, pipeline.StylizeOptions(strength=0.0),
+                                 norm_offsets=offsets).array(content)
+        np.testing.assert_allclose(
+            none, model.stylize(content, model.predict_style(content)), atol=1e-5)
+    tuned_styles.remove("normed")
+

@@ -11,8 +11,6 @@ weights, built once and cached for others.
 import os
 import pathlib
 
-import numpy as np
-
 from arbitrary_style.backends import light_graphs
 from arbitrary_style.network_io import NetworkRunner
 from arbitrary_style.weights import store
@@ -45,7 +43,10 @@ class LightModel(NetworkRunner):
 
     @property
     def moments_size(self):
-        return self._moments_session().get_inputs()[2].shape[1]
+        """M, from the transfer graph's norm offsets input."""
+        offsets = next(value for value in self._sessions["transfer"].get_inputs()
+                       if value.name == "norm_offsets")
+        return offsets.shape[1]
 
     @staticmethod
     def session_options(name, threads):
@@ -73,26 +74,26 @@ class LightModel(NetworkRunner):
     def _predict(self, batch):
         return self._sessions["predict"].run(None, {"image": batch})[0]
 
-    def _transfer(self, batch, vectors):
-        return self._sessions["transfer"].run(None, {"image": batch,
-                                                     "style_vector": vectors})[0]
+    def _transfer(self, batch, vectors, offsets):
+        return self._sessions["transfer"].run(None, {
+            "image": batch, "style_vector": vectors, "norm_offsets": offsets})[0]
 
-    def _run_moments_graph(self, batch, vectors, moments, weight):
+    def _run_moments_graph(self, batch, vectors, offsets, moments, weight):
         return self._moments_session().run(None, {
-            "image": batch, "style_vector": vectors, "moments": moments,
-            "moments_weight": weight})
+            "image": batch, "style_vector": vectors, "norm_offsets": offsets,
+            "moments": moments, "moments_weight": weight})
 
-    def _own_moments(self, batch, vectors, moments, weight):
-        return self._run_moments_graph(batch, vectors, moments, weight)[1]
+    def _own_moments(self, batch, vectors, offsets, moments, weight):
+        return self._run_moments_graph(batch, vectors, offsets, moments, weight)[1]
 
-    def _transfer_with_moments(self, batch, vectors, moments, weight):
-        stylized, own = self._run_moments_graph(batch, vectors, moments, weight)
+    def _transfer_with_moments(self, batch, vectors, offsets, moments, weight):
+        stylized, own = self._run_moments_graph(batch, vectors, offsets, moments, weight)
         if not weight.any():
             # No given moments count: the image `stylize` gives, bit for bit (the two
             # graphs round differently, by up to ~1e-5). Costs a second pass only here
             # (the first frame of a smoothed shot; a tiled image's thumbnail asks
             # only for moments: `instance_moments`).
-            stylized = self._transfer(batch, vectors)
+            stylized = self._transfer(batch, vectors, offsets)
         return stylized, own
 
 

@@ -8,7 +8,9 @@ their config and the converter versions (`python -m arbitrary_style.backends bui
 builds them ahead of time).
 
 Two transformer graphs, both taking content [B,H,W,3] of any size (mirror-padded to a
-multiple of 4 and cropped back inside) and style vectors [B,100]:
+multiple of 4 and cropped back inside), style vectors [B,100] and norm offsets [B,M] (a
+tuned style's per-layer parameters, zeros for a vector alone: 26 additions of [B,C]
+vectors, nothing at image size):
 - `transfer`: the plain network, NCHW inside (`StyleTransferNetwork.light_graph_layout`),
   each conditional instance norm one ONNX InstanceNormalization
   (`fuse_instance_norm_scale_shift`), the final conv on pixel blocks;
@@ -35,8 +37,9 @@ GRAPH_FILES = {"predict": "predict.onnx", "transfer": "transfer.onnx",
 # Bumped when the graphs' inputs or outputs change, so older caches are rebuilt
 # (2: the transfer graph takes and returns instance-norm moments; 3: its final conv is
 # computed on pixel blocks; 4: a plain transfer graph, NCHW with InstanceNormalization,
-# beside the moments graph, both padding to a multiple of 4 themselves).
-GRAPH_VERSION = 4
+# beside the moments graph, both padding to a multiple of 4 themselves; 5: both take norm
+# offsets).
+GRAPH_VERSION = 5
 
 
 def graph_description():
@@ -127,14 +130,15 @@ def write_graphs(model, directory, light=True, int8_weights=None):
         logging.getLogger("tf2onnx").setLevel(logging.WARNING)
     image = signatures.image_spec(name="image")
     vector = signatures.vector_spec(name="style_vector")
+    offsets = signatures.offsets_spec(model, name="norm_offsets")
     transformer = model.transformer
     light_context = transformer.blocked_output_conv if light else contextlib.nullcontext
     functions = {  # name: (function, the layout it is traced in)
         "predict": (signatures.predict_function(model, image), contextlib.nullcontext),
-        "transfer": (signatures.transfer_function(model, image, vector),
+        "transfer": (signatures.transfer_function(model, image, vector, offsets=offsets),
                      transformer.light_graph_layout if light else contextlib.nullcontext),
         "moments": (signatures.transfer_with_moments_function(
-            model, image, vector, names=("moments", "moments_weight")),
+            model, image, vector, names=("moments", "moments_weight"), offsets=offsets),
             contextlib.nullcontext),
     }
     with light_context():

@@ -27,10 +27,8 @@ import time
 
 from absl import app, flags
 
-from arbitrary_style import (
-    backends, cli, common_flags, memory, quiet_tensorflow, specs, tuned_styles)
+from arbitrary_style import backends, cli, common_flags, memory, quiet_tensorflow, specs
 from arbitrary_style.errors import UserError
-from arbitrary_style.weights.registry import DEFAULT_WEIGHTS
 
 FLAGS = flags.FLAGS
 FORMATS = ("png", "jpg", "webp")
@@ -314,12 +312,8 @@ def run(argv):
     job["max_memory"] = memory.budget(FLAGS.max_memory) if FLAGS.max_memory else None
     model = backends.load(weights_dir, FLAGS.backend)  # Builds the light graphs once.
     if FLAGS.styles:
-        job["vector"] = transforms.style_vector(model, FLAGS.styles, FLAGS.style_size,
-                                                FLAGS.max_pixels, FLAGS.weights)
-        if tuned_styles.norm_offsets_of_entries(specs.parse_styles(FLAGS.styles),
-                                                FLAGS.weights or DEFAULT_WEIGHTS) is not None:
-            print("warning: batch jobs use the tuned styles' vectors only, not their "
-                  "per-layer normalization parameters", file=sys.stderr)
+        job["style"] = transforms.style_of(model, FLAGS.styles, FLAGS.style_size,
+                                           FLAGS.max_pixels, FLAGS.weights)
     check_settings(job)
     transforms.remove_temporaries(job["output"])
     started = time.perf_counter()

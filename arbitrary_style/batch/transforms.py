@@ -35,7 +35,7 @@ COUNTERS = ("done", "skipped", "failed", "unwritten")
 FAILURES_FILE = "failures.jsonl"
 SETTINGS_FILE = "batch_settings.json"
 FAILED = "failed"
-SINGLE_STYLE = ""  # The side-input key of the one --styles vector.
+SINGLE_STYLE = ""  # The side-input key of the one --styles style.
 _GLOB_CHARS = "*?["
 _RAW = CompressionTypes.UNCOMPRESSED
 
@@ -251,12 +251,15 @@ def as_uri(path):
     return f"{scheme[1]}://{text[len(scheme[0]):]}" if scheme else text
 
 
-def style_vector(model, spec, style_size, max_pixels, weights_name=None):
-    """The blended vector of a --styles spec (PATH[:W],...; paths or URIs; @NAME tuned
-    styles of the weights `weights_name`, default the default weights)."""
-    return pipeline.style_vector(
-        model, specs.parse_styles(spec), weights_name=weights_name or DEFAULT_WEIGHTS,
-        style_size=style_size, read_image=lambda path: read_image(as_uri(path), max_pixels))
+def style_of(model, spec, style_size, max_pixels, weights_name=None):
+    """(blended vector [100], norm offsets [M] or None) of a --styles spec (PATH[:W],...;
+    paths or URIs; @NAME tuned styles of the weights `weights_name`, default the default
+    weights): what `pipeline.Stylizer` takes."""
+    styles, weights_name = specs.parse_styles(spec), weights_name or DEFAULT_WEIGHTS
+    vector = pipeline.style_vector(
+        model, styles, weights_name=weights_name, style_size=style_size,
+        read_image=lambda path: read_image(as_uri(path), max_pixels))
+    return vector, pipeline.norm_offsets(model, styles, weights_name=weights_name)
 
 
 _MODELS = shared.Shared()
@@ -297,7 +300,8 @@ class _ModelFn(beam.DoFn):
 
 
 class StyleVectorFn(_ModelFn):
-    """Style spec -> (spec, vector); a spec whose images cannot be read goes to FAILED."""
+    """Style spec -> (spec, (vector, norm offsets)); a spec whose images cannot be read
+    goes to FAILED."""
 
     def __init__(self, model_args, style_size, max_pixels):
         super().__init__(model_args)
@@ -305,8 +309,8 @@ class StyleVectorFn(_ModelFn):
 
     def process(self, spec):
         try:
-            yield spec, style_vector(self.model, spec, self._style_size, self._max_pixels,
-                                     self._model_args[0])
+            yield spec, style_of(self.model, spec, self._style_size, self._max_pixels,
+                                 self._model_args[0])
         except UserError as error:
             yield beam.pvalue.TaggedOutput(FAILED, failure(spec, error))
 
@@ -330,15 +334,15 @@ class StylizeFn(_ModelFn):
         self._counters = {name: beam.metrics.Metrics.counter(NAMESPACE, name)
                           for name in COUNTERS}
 
-    def process(self, job, vectors):
+    def process(self, job, styles):
         source, target, style_key = job
         if FileSystems.exists(target):
             self._counters["skipped"].inc()
             return
         try:
-            if style_key not in vectors:
+            if style_key not in styles:
                 raise UserError(f"style {style_key!r} could not be read (see its own entry)")
-            stylized = self._stylize(source, vectors[style_key])
+            stylized = self._stylize(source, *styles[style_key])
             try:
                 write_image(stylized, target)
             except Exception:
@@ -353,9 +357,10 @@ class StylizeFn(_ModelFn):
         self._counters["done"].inc()
         yield target
 
-    def _stylize(self, source, vector):
+    def _stylize(self, source, vector, norm_offsets):
         with local_file(source) as path:
-            return pipeline.Stylizer(self.model, vector, self.options).image(path)[0]
+            return pipeline.Stylizer(self.model, vector, self.options,
+                                     norm_offsets).image(path)[0]
 
 
 def _write_failures(lines, uri):
@@ -381,25 +386,25 @@ def _image_paths(pipeline, pattern):
 
 
 def _per_input_jobs(pipeline, job, model_args):
-    """(jobs, style vectors, failures) from the --style_per_input CSV: one vector per
+    """(jobs, styles, failures) from the --style_per_input CSV: one style (`style_of`) per
     distinct style spec, computed on the workers."""
     lines, undecoded = _read_lines(pipeline, job["style_per_input"])
     rows = (lines | "ParsePairs" >> beam.FlatMap(_parse_pair_or_fail).with_outputs(
         FAILED, main="pairs"))
     pairs = rows.pairs | "DistinctPairs" >> beam.Distinct()
-    vectors = (pairs | "Styles" >> beam.Map(lambda pair: pair[1])
-               | "DistinctStyles" >> beam.Distinct()
-               | "StyleVectors" >> beam.ParDo(StyleVectorFn(
-                   model_args, job["options"]["style_size"], job["max_pixels"]))
-               .with_outputs(FAILED, main="vectors"))
+    styles = (pairs | "Styles" >> beam.Map(lambda pair: pair[1])
+              | "DistinctStyles" >> beam.Distinct()
+              | "StyleVectors" >> beam.ParDo(StyleVectorFn(
+                  model_args, job["options"]["style_size"], job["max_pixels"]))
+              .with_outputs(FAILED, main="styles"))
     output, fmt = job["output"], job["format"]
     jobs = pairs | "Plan" >> beam.Map(lambda pair: (
         pair[0], join(output, output_name(pair[0], None, fmt, pair[1])), pair[1]))
-    return jobs, vectors.vectors, (undecoded, rows[FAILED], vectors[FAILED])
+    return jobs, styles.styles, (undecoded, rows[FAILED], styles[FAILED])
 
 
 def _single_style_jobs(pipeline, job):
-    """(jobs, the --styles vector, failures) from --input: a folder, a glob or a list."""
+    """(jobs, the --styles style, failures) from --input: a folder, a glob or a list."""
     if job["is_list"]:
         lines, failures = _read_lines(pipeline, job["input"])
         sources = (lines | "Strip" >> beam.Map(lambda line: from_file_uri(line.strip()))
@@ -410,8 +415,8 @@ def _single_style_jobs(pipeline, job):
     jobs = (sources | "Distinct" >> beam.Distinct()
             | "Plan" >> beam.Map(lambda source: (
                 source, join(output, output_name(source, root, fmt)), SINGLE_STYLE)))
-    vectors = pipeline | "StyleVector" >> beam.Create([(SINGLE_STYLE, job["vector"])])
-    return jobs, vectors, (failures,)
+    styles = pipeline | "StyleVector" >> beam.Create([(SINGLE_STYLE, job["style"])])
+    return jobs, styles, (failures,)
 
 
 def build(pipeline, job):
@@ -419,13 +424,13 @@ def build(pipeline, job):
     model_args = (job["weights"], job["backend"], job["processes"], job["worker_threads"],
                   job["max_memory"])
     if job["style_per_input"]:
-        jobs, vectors, failures = _per_input_jobs(pipeline, job, model_args)
+        jobs, styles, failures = _per_input_jobs(pipeline, job, model_args)
     else:
-        jobs, vectors, failures = _single_style_jobs(pipeline, job)
+        jobs, styles, failures = _single_style_jobs(pipeline, job)
     results = (jobs | "Spread" >> beam.Reshuffle()
                | "Stylize" >> beam.ParDo(StylizeFn(model_args, job["options"],
                                                    job["max_pixels"]),
-                                         beam.pvalue.AsDict(vectors))
+                                         beam.pvalue.AsDict(styles))
                .with_outputs(FAILED, main="written"))
     _ = ((results[FAILED], *failures) | "AllFailures" >> beam.Flatten()
          | "CollectFailures" >> beam.combiners.ToList()

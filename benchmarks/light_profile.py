@@ -10,8 +10,9 @@ a random content of `--size` pixels square; the table sums each op type's kernel
 ReorderInput, ...) as ms per run (each node's median over the timed runs: a busy machine
 preempts single kernels) and share of the kernel total.
 `--time RUNS` times the graphs instead (no profiler), interleaved, medians of wall and
-CPU time. Inputs are fed by name: `image`, `style_vector`, and zeros for the moments inputs of the
-moments graph (graphs of GRAPH_VERSION 4 and later: older ones need the content padded).
+CPU time. Inputs are fed by name: `image`, `style_vector`, and zeros for any other (the
+moments graph's moments; norm offsets, GRAPH_VERSION 5) (graphs of GRAPH_VERSION 4 and
+later: older ones need the content padded).
 """
 
 import argparse

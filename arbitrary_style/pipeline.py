@@ -158,15 +158,34 @@ class Stylizer:
         work = memory.work_size(size, o.stroke_scale)
         if memory.one_pass(o.tile, work):  # Tiles bound a frame's memory themselves.
             frames = 1 if self.per_frame else batch_size
-            memory.check_fits(frames * memory.estimate_stylize_bytes(
-                first_frame.shape[1::-1], work, self.model.config.alpha,
-                moments=bool(o.temporal_smoothing)), o.max_memory,
-                f"{label}: stylizing {frames} frames of {work[0]}x{work[1]} at a time")
+            memory.check_fits(frames * self._frame_bytes(first_frame), o.max_memory,
+                              f"{label}: stylizing {frames} frames of {work[0]}x{work[1]} "
+                              "at a time")
         if o.temporal_consistency:
             memory.check_fits(size[0] * size[1] * temporal.BYTES_PER_PIXEL, o.max_memory,
                               f"{label}: --temporal_consistency on frames of "
                               f"{size[0]}x{size[1]}")
         return size
+
+    def frames_per_call(self, first_frame, most):
+        """Frames like `first_frame` [H,W,3] to stylize per network call: `most`, fewer
+        when the memory budget holds fewer, 1 when frames go one at a time (tiles,
+        strokes, temporal smoothing)."""
+        o = self.options
+        if self.per_frame or o.temporal_smoothing:
+            return 1
+        if o.max_memory is None:
+            return most
+        return max(1, min(most, o.max_memory // self._frame_bytes(first_frame)))
+
+    def _frame_bytes(self, first_frame):
+        """Estimated bytes to stylize one frame like `first_frame` in one pass."""
+        o = self.options
+        work = memory.work_size(memory.output_size(first_frame.shape[1::-1], o.content_size),
+                                o.stroke_scale)
+        return memory.estimate_stylize_bytes(first_frame.shape[1::-1], work,
+                                             self.model.config.alpha,
+                                             moments=bool(o.temporal_smoothing))
 
     @property
     def per_frame(self):

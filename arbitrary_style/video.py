@@ -13,6 +13,7 @@ for GIF (a warning line says which). The output is written to a temporary file b
 target and renamed at the end (`atomic.atomic_file`): a failure or Ctrl-C leaves no output.
 """
 
+import os
 import pathlib
 import sys
 import time
@@ -30,9 +31,10 @@ SAVE_FORMATS = {
               {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}),
     ".gif": ("gif", "gif", "rgb8", {}),
 }
-# Frames per network call: with the light graphs onnxruntime on 2 cores runs one frame
-# at a time fastest (see BUILD_NOTES), and memory stays lowest.
-DEFAULT_BATCH_SIZE = 1
+# Most frames per network call by default: one per CPU up to this many (the light backend
+# runs a call's frames concurrently, one per thread: see BUILD_NOTES, issue 26), fewer
+# when the memory budget holds fewer (`Stylizer.frames_per_call`).
+MAX_DEFAULT_BATCH_SIZE = 4
 # A clip whose decoded frames end this many frame intervals before its stated duration is
 # reported as truncated.
 _TRUNCATION_SLACK_FRAMES = 2
@@ -179,18 +181,21 @@ def _check_complete(container, video, count, last_time):
                         f"{stated:.2f} s (truncated or corrupt)")
 
 
-def stylize_video(stylizer, content_path, output_path, *, batch_size=DEFAULT_BATCH_SIZE,
-                  progress=True):
+def stylize_video(stylizer, content_path, output_path, *, batch_size=None, progress=True):
     """Stylizes the video `content_path` into `output_path` (.mp4, .webm or .gif) with a
-    `pipeline.Stylizer` (its options apply to each frame; see `pipeline.FrameStream`);
-    returns a summary dict. Raises UserError for unreadable, truncated or corrupt input,
-    and when frames would need more than the memory budget."""
+    `pipeline.Stylizer` (its options apply to each frame; see `pipeline.FrameStream`),
+    `batch_size` frames per network call (None: one per CPU, at most
+    MAX_DEFAULT_BATCH_SIZE, as many as the memory budget holds); returns a summary dict.
+    Raises UserError for unreadable, truncated or corrupt input, and when frames would
+    need more than the memory budget."""
     started = time.perf_counter()
     extension = pathlib.Path(output_path).suffix.lower()
     if extension not in SAVE_FORMATS:
         raise UserError(f"{output_path}: unsupported video output extension; use one of "
                         f"{', '.join(SAVE_FORMATS)}")
     first = _first_frame(content_path)
+    batch_size = batch_size or stylizer.frames_per_call(
+        first, min(MAX_DEFAULT_BATCH_SIZE, len(os.sched_getaffinity(0))))
     size = stylizer.frame_size(content_path, first, batch_size)
     stream = stylizer.stream(batch_size)
     try:

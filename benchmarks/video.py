@@ -84,7 +84,7 @@ def profile(clip, batch_sizes):
         stylized = np.concatenate(chunks)
         print(f"  network, batch {batch}: {1000 * seconds / len(frames):.1f} ms/frame "
               f"({len(frames) / seconds:.1f} frames/s)")
-    batch = video.DEFAULT_BATCH_SIZE
+    batch = batch_sizes[-1]
     chunks, round_s = timed(lambda: [image_io.to_uint8(stylized[i:i + batch])
                                      for i in range(0, len(stylized), batch)])
     print(f"  8-bit rounding (batches of {batch}): {1000 * round_s / len(frames):.1f} ms/frame")

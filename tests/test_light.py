@@ -64,6 +64,24 @@ def test_batch_matches_single_images(light_model, imported_model):
         assert np.abs(out - imported_model.stylize(content, vector)).mean() <= 1e-3
 
 
+def test_a_batch_runs_as_concurrent_single_threaded_runs(light_weights, light_home):
+    """A batch (video frames) on several threads runs each image on a single-threaded
+    session, concurrently: the same images as one at a time; one thread: no second
+    session."""
+    from arbitrary_style.backends import light
+
+    rng = np.random.default_rng(0)
+    contents = rng.random((3, 40, 52, 3), np.float32)
+    vectors = rng.normal(0, 0.3, (3, 100)).astype(np.float32)
+    two, one = (light.load_built(light_weights, threads) for threads in (2, 1))
+    batch = two.stylize(contents, vectors)
+    assert "transfer_single" in two._sessions
+    alone = np.stack([two.stylize(c, v) for c, v in zip(contents, vectors, strict=True)])
+    np.testing.assert_allclose(batch, alone, atol=1e-6)
+    np.testing.assert_allclose(one.stylize(contents, vectors), alone, atol=1e-6)
+    assert "transfer_single" not in one._sessions
+
+
 @pytest.mark.parametrize("size", [256, 123])
 def test_style_vector_cosine(imported_model, light_model, size):
     style = load_rgb(image_paths(STYLE_DIR)[1], 400)[:, :300]  # resized and aspect-cropped

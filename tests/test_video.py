@@ -452,6 +452,19 @@ def test_strength_and_preserve_colors(clips, weights_home, tmp_path):
     assert np.mean(np.abs(chroma(full[3]) - chroma(frames_in[3]))) > 0.04
 
 
+def test_frames_per_call_is_one_per_cpu_within_the_memory_budget(imported_model):
+    frame = np.zeros((360, 640, 3), np.uint8)
+    vector = np.zeros(100, np.float32)
+    assert stylizer(imported_model, vector).frames_per_call(frame, 4) == 4
+    one_frame = stylizer(imported_model, vector)._frame_bytes(frame)
+    assert stylizer(imported_model, vector, max_memory=int(2.5 * one_frame)).frames_per_call(
+        frame, 4) == 2
+    assert stylizer(imported_model, vector, max_memory=one_frame // 2).frames_per_call(
+        frame, 4) == 1
+    for one_at_a_time in ({"temporal_smoothing": 0.5}, {"tile": 128}, {"stroke_scale": 2.0}):
+        assert stylizer(imported_model, vector, **one_at_a_time).frames_per_call(frame, 4) == 1
+
+
 def test_memory_budget_and_output_extension_errors(clips, weights_home, tmp_path):
     result = run_cli(["--content", clips["audio"], "--styles", STYLE_A, "--max_memory", "1M"],
                      cwd=tmp_path, home=weights_home)

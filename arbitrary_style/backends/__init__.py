@@ -37,14 +37,16 @@ class Backend(Protocol):
     def predict_style(self, style_image, size=...):
         """Style vector [100] of [H,W,3] ([B,100] of [B,H,W,3])."""
 
-    def stylize(self, content_image, style_vector, *, preserve_colors=False):
-        """Stylized [H,W,3] (or [B,H,W,3]) float32 in [0, 1], the content's size."""
+    def stylize(self, content_image, style_vector, *, norm_offsets=None,
+                preserve_colors=False):
+        """Stylized [H,W,3] (or [B,H,W,3]) float32 in [0, 1], the content's size; norm
+        offsets [M] (or [B,M]) added to the instance norms' beta and gamma."""
 
-    def instance_moments(self, content_image, style_vector):
+    def instance_moments(self, content_image, style_vector, *, norm_offsets=None):
         """The content's own instance-norm moments [M] (or [B,M])."""
 
     def stylize_with_moments(self, content_image, style_vector, moments=None,
-                             moments_weight=1.0, *, preserve_colors=False):
+                             moments_weight=1.0, *, norm_offsets=None, preserve_colors=False):
         """(stylized, own instance-norm moments [M] or [B,M]) normalising with
         `w * moments + (1 - w) * own`."""
 

@@ -199,24 +199,11 @@ def define_flags():
     flags.DEFINE_string("contents", None, "tune: a directory of content photos to tune over "
                         "(each center-cropped to a square of --size pixels). Default: the "
                         "built-in set (arbitrary_style/library/contents).")
-    flags.DEFINE_integer("steps", 30, "tune: Adam updates of the style vector.", lower_bound=0)
-    flags.DEFINE_integer("norm_steps", 0, "tune: then Adam updates of the per-layer "
-                         "normalization parameters (0: the vector only).", lower_bound=0)
-    flags.DEFINE_integer("size", 256, "tune: side of the content squares and longer side of "
-                         "the style image; sheet: longer side of the photo, in pixels.",
-                         lower_bound=16)
-    flags.DEFINE_float("learning_rate", 0.05, "tune: Adam's learning rate for the vector.",
-                       lower_bound=0)
-    flags.DEFINE_float("norm_learning_rate", 0.05, "tune: Adam's learning rate for the "
-                       "normalization parameters.", lower_bound=0)
-    flags.DEFINE_float("content_weight", tuned_styles.DEFAULT_CONTENT_WEIGHT,
-                       "tune: weight of the penalty on content-loss growth, max(0, content / "
-                       "predicted content - 1)^2, against the relative style loss.",
-                       lower_bound=0)
-    flags.DEFINE_float("max_content_ratio", tuned_styles.DEFAULT_MAX_CONTENT_RATIO,
-                       "tune: keep only steps whose content loss on the tuning photos is at "
-                       "most this times the predicted vector's ('inf': no bound).",
-                       lower_bound=1)
+    for name, option in tuned_styles.OPTIONS.items():
+        define = flags.DEFINE_integer if option.type is int else flags.DEFINE_float
+        sheet = " sheet: longer side of the photo." if name == "size" else ""
+        define(name, option.default, f"tune: {option.help}{sheet}",
+               lower_bound=option.lower_bound)
     common_flags.define("weights", "content", "output", "styles", "backend")
     loss_flags.define_vgg_weights()
     flags.DEFINE_bool("force", False, "tune: replace a tuned style of the same name.")

@@ -20,6 +20,7 @@ A style is only valid for the transformer of the weights it was tuned for.
 No TensorFlow at import time (the core install has none): `tune` imports it when called.
 """
 
+import argparse
 import base64
 import json
 import math
@@ -41,8 +42,60 @@ LIBRARY_DIR = pathlib.Path(__file__).parent / "library"
 BUILTIN_STYLES_DIR = LIBRARY_DIR / "styles"
 BUILTIN_CONTENTS_DIR = LIBRARY_DIR / "contents"  # The default content photos of `tune`.
 
+DEFAULT_LEARNING_RATE = 0.05  # Adam's, for the vector and for the normalization parameters.
 DEFAULT_MAX_CONTENT_RATIO = 1.15
 DEFAULT_CONTENT_WEIGHT = 0.0
+
+
+class Option(typing.NamedTuple):
+    """A tuning setting as commands take it (`styles tune`'s absl flags, the scripts' argparse)."""
+    type: type
+    default: float
+    lower_bound: float
+    help: str
+
+
+OPTIONS = {
+    "steps": Option(int, 30, 0, "Adam updates of the style vector."),
+    "norm_steps": Option(int, 0, 0, "then Adam updates of the per-layer normalization "
+                         "parameters (0: the vector only)."),
+    "size": Option(int, 256, 16, "side of the content squares and longer side of the style "
+                   "image, in pixels."),
+    "learning_rate": Option(float, DEFAULT_LEARNING_RATE, 0,
+                            "Adam's learning rate for the vector."),
+    "norm_learning_rate": Option(float, DEFAULT_LEARNING_RATE, 0,
+                                 "Adam's learning rate for the normalization parameters."),
+    "content_weight": Option(float, DEFAULT_CONTENT_WEIGHT, 0,
+                             "weight of the penalty on content-loss growth, max(0, content / "
+                             "predicted content - 1)^2, against the relative style loss."),
+    "max_content_ratio": Option(float, DEFAULT_MAX_CONTENT_RATIO, 1,
+                                "keep only steps whose content loss on the tuning photos is at "
+                                "most this times the predicted vector's."),
+}
+
+
+def add_tuning_arguments(parser, **defaults):
+    """Adds `OPTIONS` as arguments to an argparse parser, with the given other `defaults`."""
+    unknown = defaults.keys() - OPTIONS.keys()
+    if unknown:
+        raise TypeError(f"not a tuning option: {', '.join(sorted(unknown))}")
+    for name, option in OPTIONS.items():
+        parser.add_argument(f"--{name}", type=_at_least(option.type, option.lower_bound),
+                            default=defaults.get(name, option.default),
+                            help=f"{option.help} (default: %(default)s)")
+
+
+def _at_least(kind, lower_bound):
+    """An argparse type: the text as `kind`, finite and at least `lower_bound` (as `cli`
+    checks absl's float flags)."""
+    def parse(text):
+        value = kind(text)
+        if not (math.isfinite(value) and value >= lower_bound):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number >= {lower_bound}, not {text}")
+        return value
+    parse.__name__ = kind.__name__  # argparse's "invalid int value" names it.
+    return parse
 
 
 class TuneResult(typing.NamedTuple):
@@ -65,8 +118,9 @@ class Interrupted(KeyboardInterrupt):
         self.history = history if history is not None else result.history
 
 
-def tune(model, style_image, contents, *, loss, steps, norm_steps=0, learning_rate=0.05,
-         norm_learning_rate=0.05, content_weight=DEFAULT_CONTENT_WEIGHT,
+def tune(model, style_image, contents, *, loss, steps, norm_steps=0,
+         learning_rate=DEFAULT_LEARNING_RATE, norm_learning_rate=DEFAULT_LEARNING_RATE,
+         content_weight=DEFAULT_CONTENT_WEIGHT,
          max_content_ratio=DEFAULT_MAX_CONTENT_RATIO, relative=True, callback=None):
     """Tunes the style of `style_image` for `model`'s transformer.
 
@@ -214,7 +268,7 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=0, learning_ra
     return result()
 
 
-def tune_vector(model, style_image, contents, *, loss, steps, learning_rate=0.05,
+def tune_vector(model, style_image, contents, *, loss, steps, learning_rate=DEFAULT_LEARNING_RATE,
                 callback=None):
     """Optimises the style vector alone against `loss`'s total (no content bound).
 

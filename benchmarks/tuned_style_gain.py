@@ -39,14 +39,7 @@ def main():
     parser.add_argument("--style", action="append", required=True)
     parser.add_argument("--tune_contents", default=None)
     parser.add_argument("--held_out", required=True)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--norm_steps", type=int, default=0)
-    parser.add_argument("--content_weight", type=float,
-                        default=tuned_styles.DEFAULT_CONTENT_WEIGHT)
-    parser.add_argument("--max_content_ratio", type=float,
-                        default=tuned_styles.DEFAULT_MAX_CONTENT_RATIO)
-    parser.add_argument("--norm_learning_rate", type=float, default=0.05)
-    parser.add_argument("--size", type=int, default=256)
+    tuned_styles.add_tuning_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="print every step's losses")
     args = parser.parse_args()
 
@@ -64,7 +57,7 @@ def main():
         started = time.perf_counter()
         result = tuned_styles.tune(
             model, style, contents, loss=loss, steps=args.steps, norm_steps=args.norm_steps,
-            content_weight=args.content_weight, max_content_ratio=args.max_content_ratio,
+            learning_rate=args.learning_rate, content_weight=args.content_weight, max_content_ratio=args.max_content_ratio,
             norm_learning_rate=args.norm_learning_rate,
             callback=(lambda step, e: print(f"  {e['stage']} {step}: content {e['content']:.4g} "
                                             f"style {e['style']:.4g} total {e['total']:.4g} "

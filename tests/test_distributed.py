@@ -18,7 +18,8 @@ import pytest
 import tensorflow as tf
 
 from arbitrary_style.errors import UserError
-from training.loop import TIMEOUT_VARIABLE, apply_gradients, collective_timeout
+from training.loop import (TIMEOUT_VARIABLE, LoopConfig, TrainingLoop, apply_gradients,
+                           collective_timeout)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -206,6 +207,71 @@ def test_collective_timeout_must_be_positive_seconds(monkeypatch, value):
         collective_timeout()
     monkeypatch.setenv(TIMEOUT_VARIABLE, "12.5")
     assert collective_timeout() == 12.5
+
+
+# What the chief's collective raised when worker 1 had exited (its op named by its device).
+PEER_DOWN = ("{{function_node __wrapped__CollectiveReduceV2_Nordering_token_1_device_/job:worker/"
+             "replica:0/task:0/device:CPU:0}} Collective ops is aborted by: Error reported from "
+             "/job:worker/task:1: The following tasks are unhealthy (stopped sending heartbeats):"
+             "\n/job:worker/replica:0/task:1\nThe tasks have crashed. [Op:CollectiveReduceV2]")
+
+
+class ChiefOfTwo:
+    """The default strategy as worker 0 (the chief) of a two-worker cluster whose peer dies
+    before batch `dies_at`: the distributed dataset's `next()` then fails as
+    MultiWorkerMirroredStrategy's does, whose iterator all-reduces eagerly (outside the step)
+    how many replicas have a batch."""
+
+    def __init__(self, dies_at=None):
+        self.strategy = tf.distribute.get_strategy()
+        self.cluster_resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            tf.train.ClusterSpec({"worker": ["127.0.0.1:1", "127.0.0.1:2"]}),
+            task_type="worker", task_id=0)
+        self.dies_at = dies_at
+
+    def __getattr__(self, name):
+        return getattr(self.strategy, name)
+
+    def experimental_distribute_dataset(self, dataset):
+        for index, batch in enumerate(self.strategy.experimental_distribute_dataset(dataset), 1):
+            if index == self.dies_at:
+                raise tf.errors.UnavailableError(None, None, PEER_DOWN)
+            yield batch
+
+
+@pytest.mark.parametrize("where", ["batch", "checkpoint"])
+def test_a_dead_peer_outside_the_step_is_the_same_error(tmp_path, where):
+    """The killed-worker test's one failure: the peer died while the chief fetched a batch
+    (or saved a checkpoint), not in the step, and a raw UnavailableError came out."""
+    strategy = ChiefOfTwo(dies_at=2 if where == "batch" else None)
+    weight = tf.Variable(1.0)
+    optimizer = keras.optimizers.SGD(0.1)
+    optimizer.build([weight])
+    loop = TrainingLoop(LoopConfig(model_dir=str(tmp_path), train_steps=3, save_every=1),
+                        strategy, optimizer, {"weight": weight})
+    if where == "checkpoint":
+        save = loop.manager.save
+
+        def dies_at_the_second(checkpoint_number):
+            if checkpoint_number == 2:
+                raise tf.errors.UnavailableError(None, None, PEER_DOWN)
+            return save(checkpoint_number=checkpoint_number)
+
+        loop.manager.save = dies_at_the_second
+
+    def step_fn(batch):
+        with tf.GradientTape() as tape:
+            loss = tf.square(weight * batch)
+        apply_gradients(optimizer, tape.gradient(loss, [weight]), [weight])
+        return {"total": loss}
+
+    with pytest.raises(UserError) as raised:
+        loop.run(step_fn, lambda start: tf.data.Dataset.from_tensors(1.0).repeat())
+    message = str(raised.value)
+    assert message.startswith("multi-worker training stopped at step "), message
+    assert ": /job:worker/replica:0/task:1 failed" in message and "\n" not in message
+    assert loop.step == (1 if where == "batch" else 2)
+    assert (tmp_path / "checkpoints" / "ckpt-1.index").is_file()
 
 
 def test_two_workers_train_as_one_with_the_global_batch(images, tmp_path):

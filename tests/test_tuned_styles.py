@@ -6,6 +6,7 @@ The loss network is VGG-19 with random weights (nothing downloaded); images are 
 import contextlib
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -457,3 +458,40 @@ def test_the_pipeline_applies_norm_offsets_on_both_backends(imported_model):
             none, model.stylize(content, model.predict_style(content)), atol=1e-5)
     tuned_styles.remove("normed")
 
+
+def test_tuning_arguments_are_the_tune_options_with_their_bounds(capsys):
+    """The scripts' argparse flags: `OPTIONS` (the defaults `tune` has too), other defaults
+    by name, bounds and finiteness checked as `cli` checks the command's absl flags."""
+    import argparse
+    import inspect
+
+    parser = argparse.ArgumentParser()
+    tuned_styles.add_tuning_arguments(parser, steps=20)
+    defaults = vars(parser.parse_args([]))
+    assert defaults == {**{name: option.default for name, option in
+                           tuned_styles.OPTIONS.items()}, "steps": 20}
+    for name, parameter in inspect.signature(tuned_styles.tune).parameters.items():
+        if name in tuned_styles.OPTIONS and parameter.default is not parameter.empty:
+            assert parameter.default == tuned_styles.OPTIONS[name].default, name
+    assert parser.parse_args(["--max_content_ratio", "1.5"]).max_content_ratio == 1.5
+    for flag, value in (("--size", "8"), ("--max_content_ratio", "inf"),
+                        ("--content_weight", "nan"), ("--steps", "1.5")):
+        with pytest.raises(SystemExit) as exited:
+            parser.parse_args([flag, value])
+        assert exited.value.code == 2
+        assert f"error: argument {flag}: " in capsys.readouterr().err
+    with pytest.raises(TypeError, match="stepz"):
+        tuned_styles.add_tuning_arguments(argparse.ArgumentParser(), stepz=3)
+
+
+@pytest.mark.parametrize("script, steps", [("tools/make_style_library.py", 20),
+                                           ("benchmarks/tuned_style_gain.py", 30)])
+def test_the_tuning_scripts_take_the_tune_options(script, steps):
+    root = pathlib.Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True,
+                            cwd=root, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(root), "COLUMNS": "500"})
+    assert result.returncode == 0, result.stderr
+    for name, option in tuned_styles.OPTIONS.items():
+        default = steps if name == "steps" else option.default
+        assert f"{option.help} (default: {default})" in result.stdout, name

@@ -193,14 +193,7 @@ def library_images(deb_path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gcompris_deb", required=True)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--norm_steps", type=int, default=0)
-    parser.add_argument("--norm_learning_rate", type=float, default=0.05)
-    parser.add_argument("--content_weight", type=float,
-                        default=tuned_styles.DEFAULT_CONTENT_WEIGHT)
-    parser.add_argument("--max_content_ratio", type=float,
-                        default=tuned_styles.DEFAULT_MAX_CONTENT_RATIO)
-    parser.add_argument("--size", type=int, default=256)
+    tuned_styles.add_tuning_arguments(parser, steps=20)
     parser.add_argument("--held_out", default=str(ROOT / "samples" / "content"),
                         help="photos the goal is checked on (never tuned on)")
     parser.add_argument("--only", default="", help="comma-separated style names")
@@ -243,7 +236,7 @@ def main():
         style = image_io.limit_long_side(np.asarray(image, np.float32) / 255.0, args.size)
         result = tuned_styles.tune(
             model, style, contents, loss=loss, steps=args.steps, norm_steps=args.norm_steps,
-            norm_learning_rate=args.norm_learning_rate, content_weight=args.content_weight,
+            learning_rate=args.learning_rate, norm_learning_rate=args.norm_learning_rate, content_weight=args.content_weight,
             max_content_ratio=args.max_content_ratio)
         first, best = result.history[0], result.history[result.best]
         predicted = held_out_losses(model, loss, style, held_out, model.predict_style(style))

@@ -7,6 +7,7 @@ the distributed steps, logs a progress line, writes TensorBoard summaries and sa
 checkpoints with `tf.train.CheckpointManager`.
 """
 
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -121,6 +122,15 @@ class TrainingLoop:
         without replaying the batches already seen. `image_fn(batch) -> {name: images}`
         adds image summaries.
         """
+        with self._peer_failures():
+            history = self._run(step_fn, make_dataset, image_fn)
+        self.writer.close()
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        return history
+
+    def _run(self, step_fn, make_dataset, image_fn):
+        """`run` from the restore to the last checkpoint: all that talks to other workers."""
         start_step = self.restore()
         history = {}
         if start_step >= self.config.train_steps:
@@ -139,7 +149,7 @@ class TrainingLoop:
         with self.writer.as_default():
             while self.step < self.config.train_steps:
                 batch = next(batches)
-                losses = {k: float(v) for k, v in self._step(distributed_step, batch).items()}
+                losses = self._step(distributed_step, batch)
                 step = self.step
                 if step % self.config.summary_every == 0 or step == self.config.train_steps:
                     for name, value in losses.items():
@@ -159,20 +169,31 @@ class TrainingLoop:
                                  shown, rate)
                 if step % self.config.save_every == 0 or step == self.config.train_steps:
                     self.manager.save(checkpoint_number=step)
-        self.writer.close()
-        if self.scratch:
-            shutil.rmtree(self.scratch, ignore_errors=True)
         return history
 
-
     def _step(self, distributed_step, batch):
-        """One step; a worker that died or stopped answering is a UserError naming it."""
+        """One step on every replica: its losses, averaged over the replicas, as floats."""
+        return {name: float(value) for name, value in distributed_step(batch).items()}
+
+    @contextlib.contextmanager
+    def _peer_failures(self):
+        """A worker that died or stopped answering is a UserError naming it.
+
+        Not only the steps talk to the other workers: with MultiWorkerMirroredStrategy each
+        `next()` of the distributed dataset all-reduces (eagerly) how many replicas have a
+        batch, so the whole loop (restore, batches, steps, summaries, checkpoints) runs
+        inside this one handler. The error names the tasks in TensorFlow's message but this
+        one (whose own ops the message names too).
+        """
         try:
-            return distributed_step(batch)
+            yield
         except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as error:
-            if getattr(self.strategy, "cluster_resolver", None) is None:
+            resolver = getattr(self.strategy, "cluster_resolver", None)
+            if resolver is None:
                 raise
-            tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", error.message)))
+            this = f"/job:{resolver.task_type}/replica:0/task:{resolver.task_id}"
+            tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", error.message))
+                           - {this})
             raise UserError(
                 f"multi-worker training stopped at step {self.step + 1}: "
                 f"{', '.join(tasks) or 'a worker'} failed or did not answer within "

@@ -15,6 +15,7 @@ times the network's own size, colours kept on request; for video, one vector per
 temporal smoothing or motion-compensated consistency.
 """
 
+import concurrent.futures
 import dataclasses
 import itertools
 import resource
@@ -223,15 +224,22 @@ class FrameStream:
 
     def frames(self, items):
         """(key, uint8 upright frame [H,W,3]) items in -> (key, uint8 stylized frame) out,
-        in order."""
+        in order. Each batch is stylized on a worker thread while the caller's loop
+        takes the previous batch's frames and `items` gives the next (decoding and
+        encoding overlap the network)."""
         items = iter(items)
         head = list(itertools.islice(items, CONTENT_VECTOR_FRAMES))
         vector = self._clip_vector([pixels for _, pixels in head])
-        for batch in _batches(itertools.chain(head, items), self._batch_size):
-            keys = [key for key, _ in batch]
-            pixels = np.stack([frame for _, frame in batch])
-            for key, frame in zip(keys, self._stylize(pixels, vector), strict=True):
-                yield key, frame
+        with concurrent.futures.ThreadPoolExecutor(1) as worker:
+            pending = None  # (keys, future stylized frames) of the batch before
+            for batch in _batches(itertools.chain(head, items), self._batch_size):
+                stylizing = ([key for key, _ in batch], worker.submit(
+                    self._stylize, np.stack([frame for _, frame in batch]), vector))
+                if pending:
+                    yield from zip(pending[0], pending[1].result(), strict=True)
+                pending = stylizing
+            if pending:
+                yield from zip(pending[0], pending[1].result(), strict=True)
 
     def _content(self, pixels):
         """uint8 frames [B,H,W,3] as float32 content within `content_size`."""

@@ -465,6 +465,36 @@ def test_frames_per_call_is_one_per_cpu_within_the_memory_budget(imported_model)
         assert stylizer(imported_model, vector, **one_at_a_time).frames_per_call(frame, 4) == 1
 
 
+def test_the_next_batch_is_stylized_while_the_caller_takes_the_frames_before():
+    """FrameStream overlaps the network with the caller's loop (encoding) and the frame
+    source (decoding): while the caller still holds batch 0's frames, batch 1 is being
+    stylized; frames come out in order, each the model's output."""
+    import threading
+
+    from arbitrary_style import pipeline
+
+    batches_seen = []
+    second_batch = threading.Event()
+
+    class Model:  # Stylizes a batch [B,H,W,3] by inverting it; records each call.
+        def stylize(self, content, vector, *, norm_offsets=None, preserve_colors=False):
+            batches_seen.append(len(content))
+            if len(batches_seen) == 2:
+                second_batch.set()
+            return 1.0 - content
+
+    frames = [(index, np.full((16, 16, 3), 10 * index, np.uint8)) for index in range(5)]
+    stream = pipeline.Stylizer(Model(), np.zeros(100, np.float32)).stream(batch_size=2)
+    out = []
+    for key, frame in stream.frames(iter(frames)):
+        if key == 0:  # The caller is busy with batch 0 (encoding)...
+            assert second_batch.wait(timeout=30), "batch 1 waited for the caller"
+        out.append((key, frame))
+    assert [key for key, _ in out] == list(range(5)) and batches_seen == [2, 2, 1]
+    for (key, frame), (_, pixels) in zip(out, frames, strict=True):
+        np.testing.assert_array_equal(frame, 255 - pixels)
+
+
 def test_memory_budget_and_output_extension_errors(clips, weights_home, tmp_path):
     result = run_cli(["--content", clips["audio"], "--styles", STYLE_A, "--max_memory", "1M"],
                      cwd=tmp_path, home=weights_home)

@@ -27,12 +27,14 @@ has no such option, so the export rewrites the manifest after converting (`_shar
 
 Load them with `tf.loadGraphModel(".../predict/model.json")` and run
 `predict.execute({style}, "style_vector")`, `transfer.execute({content, style_vector},
-"stylized")` (the output names are optional: each model has one output). Shapes are
-dynamic (null in export.json is "any"); resize style images to 256 px, as the networks were
-trained, and give contents at least 16 px a side.
+"stylized")`, `transfer_tuned.execute({content, style_vector, norm_offsets}, "stylized")`
+(the output names are optional: each model has one output). Shapes are dynamic (null in
+export.json is "any"); resize style images to 256 px, as the networks were trained, and
+give contents at least 16 px a side.
 
-`--layout magenta` writes the predict and transfer models (no tuned styles) under the names and shapes of Magenta's
-published TF.js graphs, for code written for those, which runs nodes by name or by position:
+`--layout magenta` writes the predict and transfer models (no tuned styles) under the names
+and shapes of Magenta's published TF.js graphs, for code written for those, which runs
+nodes by name or by position:
 
     predict   Placeholder [B,H,W,3] (style) -> mobilenet_conv/Conv/BiasAdd [B,1,1,100]
     transfer  Placeholder [B,H,W,3] (content), Placeholder_1 [B or 1,1,1,100]
@@ -212,6 +214,12 @@ def check_layout(layout):
     return layout
 
 
+def check_styles_layout(styles, layout):
+    if styles and layout != "ours":
+        raise UserError(f"tuned styles need --layout ours (the {layout} layout has no "
+                        f"{TUNED} model); pass --styles {NO_STYLES}")
+
+
 def _check_output(output, overwrite):
     if output.exists() and not output.is_dir():
         raise UserError(f"{output} exists and is not a directory")
@@ -279,10 +287,7 @@ def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, layout=DEFA
     """
     output = pathlib.Path(output)
     plan = PLANS[check_quantization(quantization)]
-    check_layout(layout)
-    if styles and layout != "ours":
-        raise UserError(f"tuned styles need --layout ours (the {layout} layout has no "
-                        "transfer_tuned model); pass --styles none")
+    check_styles_layout(styles, check_layout(layout))
     styles_json = (styles_manifest(styles, model.config.alpha) if layout == "ours" else None)
     _check_output(output, overwrite)
     python = pathlib.Path(converter_python or resolve_converter_python())
@@ -556,6 +561,7 @@ def main(argv):
                  [name.strip() for name in FLAGS.styles.split(",") if name.strip()])
     if selection == [NO_STYLES] or (selection is None and FLAGS.layout != "ours"):
         selection = []
+    check_styles_layout(selection, FLAGS.layout)
     styles = styles_for(FLAGS.weights or store.DEFAULT_WEIGHTS, selection)
     check_converter()  # Before loading any weights.
     weights_dir = store.resolve_weights(FLAGS.weights)

@@ -12,7 +12,7 @@
 // "stylized": T (transfer(content, that vector)), "stylized_given_vector": T (transfer(content,
 // the given style_vector), only when one is given), "transfer_tuned": {inputs, outputs} and
 // "stylized_tuned": T (transfer_tuned(content, tuned.style_vector, tuned.norm_offsets)) when
-// "tuned" is given, "timing": {"predict_ms", "transfer_ms": median of N runs after one
+// "tuned" is given and the export has transfer_tuned, "timing": {"predict_ms", "transfer_ms": median of N runs after one
 // warm-up; only when timing_runs > 0}}.
 //
 // An export with "layout": "magenta" (`--layout magenta`) is run as code written for
@@ -158,7 +158,7 @@ async function main() {
     const given = transfer.execute({content, style_vector: toTensor(input.style_vector, 'style_vector')});
     result.stylized_given_vector = await fromTensor(given);
   }
-  if (input.tuned) {
+  if (input.tuned && exported.models.transfer_tuned) {
     const tuned = await tf.loadGraphModel(fileHandler(dirOf('transfer_tuned')));
     result.transfer_tuned = signature(tuned);
     result.stylized_tuned = await fromTensor(tuned.execute({content,

@@ -10,6 +10,8 @@ Signatures (images float32 NHWC in [0, 1], any batch and size):
   stylize(content, style) -> {"stylized"}   one style image, or one per content
   predict_style(style) -> {"style_vector": [B, 100]}
   transfer(content, style_vector [B or 1, 100]) -> {"stylized"}
+  transfer_tuned(content, style_vector, norm_offsets [B or 1, M]) -> {"stylized"}  only with
+      `tuned=True` (what `export.tfjs` converts): a tuned style's per-layer offsets as well
 Style images are used at the size given; the networks were trained with 256 px styles.
 """
 
@@ -31,7 +33,7 @@ class StylizationModule(tf.Module):
     model's own call, which the transformer's two inputs do not allow.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, *, tuned=False):
         super().__init__(name="arbitrary_style")
         self.model_variables = list(model.predictor.weights) + list(model.transformer.weights)
         self.backbone = tf.Variable(model.config.backbone, trainable=False, name="backbone")
@@ -50,10 +52,16 @@ class StylizationModule(tf.Module):
 
         self.predict_style, self.transfer, self.stylize = predict_style, transfer, stylize
         self.serving_default = serving_default
+        self.transfer_tuned = signatures.transfer_function(
+            model, output="stylized",
+            offsets=signatures.offsets_spec(model, "norm_offsets")) if tuned else None
 
     def signatures(self):
-        return {"serving_default": self.serving_default, "stylize": self.stylize,
-                "predict_style": self.predict_style, "transfer": self.transfer}
+        named = {"serving_default": self.serving_default, "stylize": self.stylize,
+                 "predict_style": self.predict_style, "transfer": self.transfer}
+        if self.transfer_tuned is not None:
+            named["transfer_tuned"] = self.transfer_tuned
+        return named
 
 
 class MagentaGraphsModule(tf.Module):
@@ -94,9 +102,10 @@ def save_atomically(module, output, *, signatures=None, overwrite=False):
     return output
 
 
-def export_saved_model(model, output, *, overwrite=False):
-    """Writes `model` (a StyleModel) as a SavedModel with the signatures above."""
-    module = StylizationModule(model)
+def export_saved_model(model, output, *, overwrite=False, tuned=False):
+    """Writes `model` (a StyleModel) as a SavedModel with the signatures above
+    (`transfer_tuned` too when `tuned`)."""
+    module = StylizationModule(model, tuned=tuned)
     return save_atomically(module, output, signatures=module.signatures(), overwrite=overwrite)
 
 

@@ -1,7 +1,8 @@
-"""Export a model as two TensorFlow.js graph models: a style predictor and a transfer model.
+"""Export a model as TensorFlow.js graph models: a style predictor and transfer models.
 
     python -m export.tfjs --setup                  # once: the converter's own virtualenv
     python -m export.tfjs --weights magenta-mobile --output exported/tfjs [--quantization float16]
+    python -m export.tfjs --output exported/tfjs --styles @great-wave,@starry-night
     python -m export.tfjs --layout magenta --output exported/tfjs_magenta
 
 Writes, atomically (a failed export leaves nothing; --overwrite replaces an existing DIR):
@@ -9,16 +10,31 @@ Writes, atomically (a failed export leaves nothing; --overwrite replaces an exis
     DIR/predict/model.json (+ shards)   style [B,H,W,3] float32 in [0,1] -> style_vector [B,100]
     DIR/transfer/model.json (+ shards)  content [B,H,W,3] in [0,1], style_vector [B or 1,100]
                                         -> stylized [B,H,W,3] in [0,1]
+    DIR/transfer_tuned/model.json       content, style_vector, norm_offsets [B or 1,M] (a tuned
+                                        style's per-layer offsets, `norm_params.flatten`)
+                                        -> stylized; the same weights as transfer/
+    DIR/styles.json                     the tuned styles: name, painting, painter, year,
+                                        source, vector, norm offsets (base64 float16)
     DIR/export.json                     what is where: names, shapes, quantization, source
+
+Tuned styles (`arbitrary_style.tuned_styles`): by default every one made for the exported
+weights (the built-ins and the cached ones); `--styles @a,@b` picks some, `--styles none`
+none (styles.json then lists none). A style's offsets are zeros where it has none; the
+transfer_tuned model with zero offsets computes what transfer/ does. transfer_tuned/ reads the
+weights transfer/ shares with it from transfer/'s shards (its model.json's weightsManifest
+points there; it keeps a shard of its own for the few constants that differ): the converter
+has no such option, so the export rewrites the manifest after converting (`_share_weights`).
 
 Load them with `tf.loadGraphModel(".../predict/model.json")` and run
 `predict.execute({style}, "style_vector")`, `transfer.execute({content, style_vector},
-"stylized")` (the output names are optional: each model has one output). Shapes are
-dynamic (null in export.json is "any"); resize style images to 256 px, as the networks were
-trained, and give contents at least 16 px a side.
+"stylized")`, `transfer_tuned.execute({content, style_vector, norm_offsets}, "stylized")`
+(the output names are optional: each model has one output). Shapes are dynamic (null in
+export.json is "any"); resize style images to 256 px, as the networks were trained, and
+give contents at least 16 px a side.
 
-`--layout magenta` writes the same two models under the names and shapes of Magenta's
-published TF.js graphs, for code written for those, which runs nodes by name or by position:
+`--layout magenta` writes the predict and transfer models (no tuned styles) under the names
+and shapes of Magenta's published TF.js graphs, for code written for those, which runs
+nodes by name or by position:
 
     predict   Placeholder [B,H,W,3] (style) -> mobilenet_conv/Conv/BiasAdd [B,1,1,100]
     transfer  Placeholder [B,H,W,3] (content), Placeholder_1 [B or 1,1,1,100]
@@ -55,6 +71,7 @@ has tensorflowjs), else $ARBITRARY_STYLE_HOME/tfjs-converter/bin/python (default
 2 min and 2.9 GB on disk here). `--setup` prints that python's path on stdout.
 """
 
+import base64
 import json
 import os
 import pathlib
@@ -65,26 +82,39 @@ import sys
 
 from absl import flags
 
-from arbitrary_style import atomic, cli, common_flags
+import numpy as np
+
+from arbitrary_style import atomic, cli, common_flags, norm_params, specs, tuned_styles
 from arbitrary_style.errors import UserError
-from arbitrary_style.model_config import DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE, STYLE_VECTOR_SIZE
+from arbitrary_style.model_config import (DEFAULT_STYLE_SIZE, MIN_CONTENT_SIDE,
+                                          STYLE_VECTOR_SIZE, norm_layers)
 from arbitrary_style.weights import store
 
 QUANTIZATIONS = ("float32", "float16", "uint8")
 DEFAULT_QUANTIZATION = "float16"
 # What each --quantization stores for each model (see the module docstring for uint8).
-PLANS = {"float32": {"predict": "float32", "transfer": "float32"},
-         "float16": {"predict": "float16", "transfer": "float16"},
-         "uint8": {"predict": "float16", "transfer": "uint8"}}
+# (transfer_tuned is stored as transfer is.)
+PLANS = {"float32": {"predict": "float32", "transfer": "float32", "transfer_tuned": "float32"},
+         "float16": {"predict": "float16", "transfer": "float16", "transfer_tuned": "float16"},
+         "uint8": {"predict": "float16", "transfer": "uint8", "transfer_tuned": "uint8"}}
 # One argv element each: bare `--quantize_float16` would take the next argument as its value.
 CONVERTER_FLAGS = {"float32": [], "float16": ["--quantize_float16=*"],
                    "uint8": ["--quantize_uint8=*"]}
-SIGNATURES = {"predict": "predict_style", "transfer": "transfer"}
+TUNED = "transfer_tuned"  # The transfer model that takes norm offsets (layout "ours" only).
+SIGNATURES = {"predict": "predict_style", "transfer": "transfer", TUNED: "transfer_tuned"}
 IMAGE_SHAPE = [None, None, None, 3]
 VECTOR_SHAPE = [None, STYLE_VECTOR_SIZE]
 SPECS = {"predict": ({"style": IMAGE_SHAPE}, {"style_vector": VECTOR_SHAPE}),
          "transfer": ({"content": IMAGE_SHAPE, "style_vector": VECTOR_SHAPE},
                       {"stylized": IMAGE_SHAPE})}
+
+
+def tuned_specs(offsets_size):
+    """transfer_tuned's inputs and outputs for norm offsets of `offsets_size` values."""
+    return ({"content": IMAGE_SHAPE, "style_vector": VECTOR_SHAPE,
+             "norm_offsets": [None, offsets_size]}, {"stylized": IMAGE_SHAPE})
+
+
 # Magenta's published TF.js graphs: node names, and the style vector as [B, 1, 1, 100].
 MAGENTA_VECTOR_SHAPE = [None, 1, 1, STYLE_VECTOR_SIZE]
 MAGENTA_SPECS = {
@@ -97,6 +127,11 @@ LAYOUTS = tuple(LAYOUT_SPECS)
 DEFAULT_LAYOUT = "ours"
 MANIFEST = "export.json"
 FORMAT_VERSION = 1
+STYLES_FILE = "styles.json"
+STYLES_FORMAT_VERSION = 1
+# What styles.json keeps of a tuned style's record besides its name, vector and offsets.
+STYLE_DESCRIPTION = ("painting", "painter", "year", "source", "licence")
+NO_STYLES = "none"  # --styles none
 
 CONVERTER_ENV = "ARBITRARY_STYLE_TFJS_PYTHON"
 # `ydf<0.16`: ydf 0.16's protobuf-6 generated code fails against TF 2.19's protobuf 5.29.
@@ -179,6 +214,12 @@ def check_layout(layout):
     return layout
 
 
+def check_styles_layout(styles, layout):
+    if styles and layout != "ours":
+        raise UserError(f"tuned styles need --layout ours (the {layout} layout has no "
+                        f"{TUNED} model); pass --styles {NO_STYLES}")
+
+
 def _check_output(output, overwrite):
     if output.exists() and not output.is_dir():
         raise UserError(f"{output} exists and is not a directory")
@@ -186,10 +227,12 @@ def _check_output(output, overwrite):
         raise UserError(f"{output} exists and is not empty (use --overwrite to replace it)")
 
 
-def _convert_all(python, saved_model, staging, plan):
-    """Runs the converter for both models at once (two processes); UserError on a failure."""
+def _convert_all(python, saved_model, staging, plan, names):
+    """Runs the converter for the models `names` at once (a process each); UserError on a
+    failure."""
     processes = {}
-    for name, signature in SIGNATURES.items():
+    for name in names:
+        signature = SIGNATURES[name]
         command = [str(python), "-m", "tensorflowjs.converters.converter",
                    "--input_format=tf_saved_model", f"--signature_name={signature}",
                    "--saved_model_tags=serve", *CONVERTER_FLAGS[plan[name]],
@@ -217,9 +260,9 @@ def _convert_all(python, saved_model, staging, plan):
                             f"{last_error_line(outputs[name])}")
 
 
-def _describe(name, plan, layout, source_dir):
+def _describe(name, plan, model_specs, source_dir):
     files = sorted(p.name for p in (source_dir / name).iterdir())
-    inputs, outputs = LAYOUT_SPECS[layout][name]
+    inputs, outputs = model_specs[name]
     return {"path": f"{name}/model.json", "signature": SIGNATURES[name],
             "quantization": plan[name],
             "inputs": {k: {"shape": shape, "dtype": "float32"} for k, shape in inputs.items()},
@@ -228,11 +271,13 @@ def _describe(name, plan, layout, source_dir):
 
 
 def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, layout=DEFAULT_LAYOUT,
-                overwrite=False, converter_python=None, source=None):
+                overwrite=False, converter_python=None, source=None, styles=()):
     """Writes `model` (a StyleModel) as TF.js graph models into `output` (see the module doc).
 
-    `layout`: "ours" (names style, content, style_vector, stylized) or "magenta" (the
-    published graphs' node names and [B,1,1,100] vectors).
+    `layout`: "ours" (names style, content, style_vector, stylized; with transfer_tuned and
+    styles.json) or "magenta" (the published graphs' node names and [B,1,1,100] vectors).
+    `styles`: the tuned styles (`tuned_styles.TunedStyle`, made for `model`'s weights:
+    `styles_for`) that styles.json lists.
 
     `converter_python`: a python with tensorflowjs (default: `resolve_converter_python()`).
     `source`: what to record as the weights' origin (e.g. the weights directory).
@@ -242,7 +287,8 @@ def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, layout=DEFA
     """
     output = pathlib.Path(output)
     plan = PLANS[check_quantization(quantization)]
-    check_layout(layout)
+    check_styles_layout(styles, check_layout(layout))
+    styles_json = (styles_manifest(styles, model.config.alpha) if layout == "ours" else None)
     _check_output(output, overwrite)
     python = pathlib.Path(converter_python or resolve_converter_python())
     version = check_converter(python)
@@ -255,7 +301,7 @@ def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, layout=DEFA
     try:
         with atomic.atomic_directory(output) as staging:
             manifest = _build(model, source, python, version, plan, quantization, layout,
-                              staging)
+                              staging, styles_json)
     except BaseException:
         if created is not None:
             shutil.rmtree(created, ignore_errors=True)
@@ -263,20 +309,27 @@ def export_tfjs(model, output, *, quantization=DEFAULT_QUANTIZATION, layout=DEFA
     return {**manifest, "output": str(output)}
 
 
-def _build(model, source, python, version, plan, quantization, layout, staging):
+def _build(model, source, python, version, plan, quantization, layout, staging, styles_json):
     """Writes the export into `staging`; returns the contents of export.json."""
     from export import saved_model as saved_model_export  # Imports TensorFlow.
 
+    model_specs = dict(LAYOUT_SPECS[layout])
     if layout == "magenta":
         saved_model = saved_model_export.export_magenta_graphs(
             model, staging / "saved_model", MAGENTA_SPECS)
     else:
-        saved_model = saved_model_export.export_saved_model(model, staging / "saved_model")
-    _convert_all(python, saved_model, staging, plan)
+        saved_model = saved_model_export.export_saved_model(model, staging / "saved_model",
+                                                            tuned=True)
+        model_specs[TUNED] = tuned_specs(styles_json["norm_offsets"]["size"])
+    _convert_all(python, saved_model, staging, plan, model_specs)
     shutil.rmtree(saved_model)
     if layout == "magenta":
-        for name in SIGNATURES:
+        for name in model_specs:
             _rename_io_nodes(staging / name / "model.json")
+    saved = _share_weights(staging, TUNED, "transfer") if TUNED in model_specs else 0
+    models = {name: _describe(name, plan, model_specs, staging) for name in model_specs}
+    if saved:
+        models[TUNED].update(shares_weights_with="transfer", shared_bytes=saved)
     manifest = {
         "format": "arbitrary_style.tfjs", "format_version": FORMAT_VERSION,
         "layout": layout, "quantization": quantization,
@@ -285,10 +338,111 @@ def _build(model, source, python, version, plan, quantization, layout, staging):
         "converter": f"tensorflowjs {version}",
         "style_vector_size": STYLE_VECTOR_SIZE, "style_size": DEFAULT_STYLE_SIZE,
         "min_content_side": MIN_CONTENT_SIDE, "value_range": [0.0, 1.0],
-        "models": {name: _describe(name, plan, layout, staging) for name in SIGNATURES},
+        "models": models,
     }
+    if styles_json is not None:
+        text = json.dumps(styles_json, separators=(",", ":")) + "\n"
+        (staging / STYLES_FILE).write_text(text)
+        manifest["styles"] = {"path": STYLES_FILE, "count": len(styles_json["styles"]),
+                              "bytes": len(text.encode())}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def styles_for(weights, selection=None):
+    """The tuned styles (`tuned_styles.TunedStyle`) for the weights named `weights`: the
+    named ones (`selection`: names, "@NAME" or "NAME"), else every one made for them (the
+    built-ins and the cached ones). UserError for a missing one or one made for others."""
+    if selection is None:
+        selection = [name for name in tuned_styles.all_names()
+                     if tuned_styles.load(name).get("weights") == weights]
+    return [tuned_styles.style_for(name.removeprefix(specs.TUNED_STYLE_PREFIX), weights)
+            for name in selection]
+
+
+def _encode_float16(values):
+    return base64.b64encode(np.asarray(values, "<f2").tobytes()).decode("ascii")
+
+
+def styles_manifest(styles, alpha):
+    """The contents of styles.json for tuned styles of a transformer of width `alpha`: each
+    style's name, description, vector (float32 values) and flat norm offsets
+    (`norm_params.flatten`; base64 little-endian float16, as the styles store them; null
+    when the style has none, i.e. zeros)."""
+    layers = norm_layers(alpha)
+    entries = []
+    for style in styles:
+        offsets = norm_params.flatten(style.norm_offsets, alpha, f"tuned style {style.name!r}")
+        entries.append({
+            "name": style.name,
+            **{key: style.record[key] for key in STYLE_DESCRIPTION if key in style.record},
+            "vector": [float(str(value)) for value in np.asarray(style.vector, np.float32)],
+            "norm_offsets": None if offsets is None else _encode_float16(offsets)})
+    return {"format": "arbitrary_style.tfjs_styles", "format_version": STYLES_FORMAT_VERSION,
+            "norm_offsets": {"size": 2 * sum(channels for _, channels in layers),
+                             "dtype": tuned_styles.OFFSETS_DTYPE,
+                             "encoding": "base64, little-endian",
+                             "layers": [[key, channels] for key, channels in layers]},
+            "styles": entries}
+
+
+# Bytes per stored value of a TF.js weight (its quantization's dtype, else its own).
+_VALUE_BYTES = {"float32": 4, "int32": 4, "float16": 2, "uint16": 2, "uint8": 1, "bool": 1}
+
+
+def _weights_of(model_dir):
+    """(model.json's contents, [(weight spec, its stored bytes)] in manifest order) of a
+    converted model; the list is None for a manifest this cannot take apart."""
+    artifacts = json.loads((model_dir / "model.json").read_text())
+    manifest = artifacts.get("weightsManifest")
+    if not manifest:
+        return artifacts, None
+    data = b"".join((model_dir / path).read_bytes()
+                    for group in manifest for path in group["paths"])
+    weights, offset = [], 0
+    for spec in (spec for group in manifest for spec in group["weights"]):
+        dtype = spec.get("quantization", {}).get("dtype", spec["dtype"])
+        if dtype not in _VALUE_BYTES:
+            return artifacts, None
+        size = int(np.prod(spec["shape"], dtype=np.int64)) * _VALUE_BYTES[dtype]
+        weights.append((spec, data[offset:offset + size]))
+        offset += size
+    return artifacts, weights if offset == len(data) else None
+
+
+def _share_weights(staging, name, shared):
+    """Makes the model `name` read the weights it has in common with the model `shared`
+    (same name, spec and bytes) from `shared`'s shards ("../shared/..." in its
+    weightsManifest), keeping one shard of its own for the rest; returns the bytes saved
+    (0: nothing shared, the model left as it is).
+
+    Weights of `shared` that `name` has under the same name with other values are listed
+    under "unused/..." names in the borrowed group (TF.js loads them and no node reads them).
+    """
+    artifacts, own = _weights_of(staging / name)
+    theirs_json, theirs = _weights_of(staging / shared)
+    if own is None or theirs is None:
+        return 0
+    theirs_by_name = {spec["name"]: (spec, data) for spec, data in theirs}
+    rest = [(spec, data) for spec, data in own if theirs_by_name.get(spec["name"]) != (spec, data)]
+    if len(rest) == len(own):
+        return 0
+    differing = {spec["name"] for spec, _ in rest}
+    manifest = [{"paths": [f"../{shared}/{path}" for path in group["paths"]],
+                 "weights": [dict(spec, name=f"unused/{spec['name']}")
+                             if spec["name"] in differing else spec
+                             for spec in group["weights"]]}
+                for group in theirs_json["weightsManifest"]]
+    for group in artifacts["weightsManifest"]:
+        for path in group["paths"]:
+            (staging / name / path).unlink()
+    if rest:
+        shard = "group1-shard1of1.bin"
+        (staging / name / shard).write_bytes(b"".join(data for _, data in rest))
+        manifest.append({"paths": [shard], "weights": [spec for spec, _ in rest]})
+    artifacts["weightsManifest"] = manifest
+    (staging / name / "model.json").write_text(json.dumps(artifacts))
+    return sum(len(data) for _, data in own) - sum(len(data) for _, data in rest)
 
 
 def _rename_io_nodes(model_json):
@@ -384,6 +538,9 @@ def define_flags():
                         "magenta (Placeholder, Placeholder_1 [B,1,1,100], "
                         "mobilenet_conv/Conv/BiasAdd, transformer/expand/conv3/conv/Sigmoid: "
                         "Magenta's published TF.js graphs).")
+    flags.DEFINE_string("styles", None, "The tuned styles styles.json lists, as @NAME,@NAME "
+                        "(default: every one made for --weights, built-in or cached; "
+                        f"'{NO_STYLES}': none). Layout ours only.")
     flags.DEFINE_bool("overwrite", False, "Replace an existing output directory.")
 
 
@@ -400,11 +557,18 @@ def main(argv):
     check_quantization(FLAGS.quantization)
     check_layout(FLAGS.layout)
     _check_output(pathlib.Path(FLAGS.output), FLAGS.overwrite)
+    selection = (None if FLAGS.styles is None else
+                 [name.strip() for name in FLAGS.styles.split(",") if name.strip()])
+    if selection == [NO_STYLES] or (selection is None and FLAGS.layout != "ours"):
+        selection = []
+    check_styles_layout(selection, FLAGS.layout)
+    styles = styles_for(FLAGS.weights or store.DEFAULT_WEIGHTS, selection)
     check_converter()  # Before loading any weights.
     weights_dir = store.resolve_weights(FLAGS.weights)
     model = store.load_model(weights_dir)
     summary = export_tfjs(model, FLAGS.output, quantization=FLAGS.quantization,
-                          layout=FLAGS.layout, overwrite=FLAGS.overwrite, source=weights_dir)
+                          layout=FLAGS.layout, overwrite=FLAGS.overwrite, source=weights_dir,
+                          styles=styles)
     print(json.dumps(summary, indent=2))
     return 0
 

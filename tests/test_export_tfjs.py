@@ -7,8 +7,11 @@ They need, made before the tests with the network (as .ci/run does):
 A test that needs a missing one fails and says what to run. The models run on the pure-JS
 cpu backend (`tests/js/run_graph_models.js`) and are compared with the Keras networks on
 small random images (64 px: conversion does not depend on the size, Node's cpu backend is slow).
+The tuned-transfer model is compared with the library's stylization with a built-in tuned
+style's vector and norm offsets (TUNED_STYLE).
 """
 
+import base64
 import json
 import pathlib
 import shutil
@@ -19,7 +22,9 @@ import numpy as np
 import pytest
 from conftest import user_environment
 
+from arbitrary_style import norm_params, tuned_styles
 from arbitrary_style.errors import UserError
+from arbitrary_style.weights import store
 from export import tfjs
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
@@ -28,6 +33,7 @@ TFJS_PACKAGE = REPOSITORY / "export" / "web" / "node_modules" / "@tensorflow" / 
 # Read at import, before conftest's autouse fixture points ARBITRARY_STYLE_HOME at a temp dir.
 CONVERTER = str(tfjs.resolve_converter_python())
 SIZE = 64
+TUNED_STYLE = "great-wave"  # A built-in style with per-layer norm offsets.
 
 # A stand-in converter: answers the version check; "converts" by writing a model.json and a
 # shard, except for the signature named by $FAKE_TFJS_FAIL, where it fails like the real one.
@@ -61,21 +67,36 @@ def node():
     return node
 
 
+def tuned_style():
+    """TUNED_STYLE's vector [100] and flat norm offsets [M]."""
+    style = tuned_styles.style_for(TUNED_STYLE, store.DEFAULT_WEIGHTS)
+    assert style.norm_offsets is not None
+    return style.vector, norm_params.flatten(style.norm_offsets, 0.25)
+
+
+def as_input(array):
+    return {"data": array[None].ravel().tolist(), "shape": [1, *array.shape]}
+
+
 @pytest.fixture(scope="module")
 def inputs(imported_model, tmp_path_factory):
-    """Style and content images, another style's vector, the library's outputs, as a file."""
+    """Style and content images, another style's vector, a tuned style, the library's
+    outputs (the tuned style's in `expected["tuned"]`), as a file."""
     rng = np.random.default_rng(0)
     style = rng.random((SIZE, SIZE, 3), dtype=np.float32)
     content = rng.random((SIZE, SIZE, 3), dtype=np.float32)
     other = imported_model.predict_style(rng.random((SIZE, SIZE, 3), dtype=np.float32), size=None)
     vector = imported_model.predict_style(style, size=None)
+    tuned_vector, offsets = tuned_style()
     expected = {"style_vector": vector, "stylized": imported_model.stylize(content, vector),
                 "stylized_given_vector": imported_model.stylize(content, other)}
     path = tmp_path_factory.mktemp("tfjs_inputs") / "inputs.json"
-    path.write_text(json.dumps({name: {"data": a[None].ravel().tolist(), "shape": [1, *a.shape]}
-                                for name, a in [("style", style), ("content", content),
-                                                ("style_vector", other)]}))
-    return path, content, expected
+    path.write_text(json.dumps({
+        "style": as_input(style), "content": as_input(content), "style_vector": as_input(other),
+        "tuned": {"style_vector": as_input(tuned_vector), "norm_offsets": as_input(offsets)}}))
+    tuned = {"stylized": imported_model.stylize(content, tuned_vector, norm_offsets=offsets),
+             "vector_only": imported_model.stylize(content, tuned_vector)}
+    return path, content, {**expected, "tuned": tuned}
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +105,9 @@ def export_root(tmp_path_factory):
 
 
 def library_export(model, root, quantization):
+    styles = [tuned_styles.style_for(TUNED_STYLE, store.DEFAULT_WEIGHTS)]
     return tfjs.export_tfjs(model, root / quantization, quantization=quantization,
-                            converter_python=CONVERTER, source="tests")
+                            converter_python=CONVERTER, source="tests", styles=styles)
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +143,10 @@ def run_node(node, model_dir, input_path):
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     output = json.loads(output_path.read_text())
-    for name in ("style_vector", "stylized", "stylized_given_vector"):
-        output[name] = np.asarray(output[name]["data"], np.float32).reshape(
-            output[name]["shape"])[0]
+    for name in ("style_vector", "stylized", "stylized_given_vector", "stylized_tuned"):
+        if name in output:
+            output[name] = np.asarray(output[name]["data"], np.float32).reshape(
+                output[name]["shape"])[0]
     return output
 
 
@@ -132,7 +155,8 @@ def cosine(a, b):
 
 
 def max_differences(output, expected):
-    return {name: float(np.abs(output[name] - expected[name]).max()) for name in expected}
+    return {name: float(np.abs(output[name] - expected[name]).max()) for name in expected
+            if name != "tuned"}
 
 
 def test_float32_matches_the_library(float32_export, inputs, node):
@@ -147,6 +171,21 @@ def test_float32_matches_the_library(float32_export, inputs, node):
     assert max(max_differences(output, expected).values()) < 1e-4
 
 
+def test_tuned_transfer_matches_the_library(float32_export, inputs, node):
+    input_path, _, expected = inputs
+    output = run_node(node, pathlib.Path(float32_export["output"]), input_path)
+    assert output["transfer_tuned"]["inputs"] == ["content", "norm_offsets", "style_vector"]
+    # transfer_tuned reads transfer's weights from transfer's shard (Node ran it from there).
+    model = float32_export["models"]["transfer_tuned"]
+    assert model["shares_weights_with"] == "transfer"
+    assert weight_bytes(model, float32_export["output"]) < 0.01 * weight_bytes(
+        float32_export["models"]["transfer"], float32_export["output"])
+    tuned = expected["tuned"]
+    assert np.abs(output["stylized_tuned"] - tuned["stylized"]).max() < 1e-4  # Measured 3e-6.
+    # The offsets matter: without them the library's result is another image.
+    assert np.abs(tuned["stylized"] - tuned["vector_only"]).max() > 0.05  # Measured 0.16.
+
+
 def test_float16_is_close_and_half_the_size(float16_export, float32_export, inputs, node):
     input_path, _, expected = inputs
     output = run_node(node, pathlib.Path(float16_export["output"]), input_path)
@@ -156,10 +195,39 @@ def test_float16_is_close_and_half_the_size(float16_export, float32_export, inpu
     assert differences["stylized_given_vector"] < 1e-2
     assert cosine(output["style_vector"], expected["style_vector"]) > 0.9999
     assert np.abs(output["stylized"] - expected["stylized"]).mean() < 5e-3  # Measured 0.0025.
+    assert np.abs(output["stylized_tuned"] - expected["tuned"]["stylized"]).mean() < 5e-3
     for name in ("predict", "transfer"):
         assert (weight_bytes(float16_export["models"][name], float16_export["output"])
                 == pytest.approx(weight_bytes(float32_export["models"][name],
                                               float32_export["output"]) / 2, rel=0.01))
+
+
+def test_styles_json_holds_the_tuned_styles_of_the_weights(float16_export, weights_home,
+                                                            monkeypatch):
+    """The command's default: every tuned style made for the exported weights."""
+    monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
+    text = (pathlib.Path(float16_export["output"]) / "styles.json").read_text()
+    manifest = json.loads(text)
+    names = [entry["name"] for entry in manifest["styles"]]
+    assert float16_export["styles"] == {"path": "styles.json", "count": len(names),
+                                        "bytes": len(text.encode())}
+    assert set(tuned_styles.builtin_names()) <= set(names) and len(names) >= 20
+    assert manifest["norm_offsets"]["size"] == 694 == sum(
+        2 * channels for _, channels in manifest["norm_offsets"]["layers"])
+    with_offsets = 0
+    for entry in manifest["styles"]:
+        style = tuned_styles.style_for(entry["name"], store.DEFAULT_WEIGHTS)
+        assert np.array_equal(np.asarray(entry["vector"], np.float32), style.vector)
+        assert (entry["painting"], entry["painter"], entry["source"]) == tuple(
+            style.record[key] for key in ("painting", "painter", "source"))
+        flat = norm_params.flatten(style.norm_offsets, 0.25)
+        if flat is None:
+            assert entry["norm_offsets"] is None
+            continue
+        decoded = np.frombuffer(base64.b64decode(entry["norm_offsets"]), "<f2")
+        assert np.array_equal(decoded.astype(np.float32), flat)  # float16, as stored: exact
+        with_offsets += 1
+    assert with_offsets >= 20
 
 
 def weight_bytes(model, output):
@@ -253,7 +321,8 @@ def test_export_json_describes_the_files(float32_export, float16_export, uint8_e
         assert summary["output"] == str(output)
         manifest = json.loads((output / "export.json").read_text())
         assert manifest == {k: v for k, v in summary.items() if k != "output"}
-        assert sorted(p.name for p in output.iterdir()) == ["export.json", "predict", "transfer"]
+        assert sorted(p.name for p in output.iterdir()) == [
+            "export.json", "predict", "styles.json", "transfer", "transfer_tuned"]
         assert manifest["format"] == "arbitrary_style.tfjs" and manifest["format_version"] == 1
         assert manifest["quantization"] == quantization
         assert manifest["layout"] == "ours"
@@ -269,6 +338,11 @@ def test_export_json_describes_the_files(float32_export, float16_export, uint8_e
         assert set(models["transfer"]["inputs"]) == {"content", "style_vector"}
         assert models["transfer"]["inputs"]["style_vector"]["shape"] == [None, 100]
         assert list(models["transfer"]["outputs"]) == ["stylized"]
+        assert models["transfer_tuned"]["inputs"]["norm_offsets"]["shape"] == [None, 694]
+        assert set(models["transfer_tuned"]["inputs"]) == {"content", "style_vector",
+                                                           "norm_offsets"}
+        assert models["transfer_tuned"]["quantization"] == models["transfer"]["quantization"]
+        assert manifest["styles"]["path"] == "styles.json"
         for name, model in models.items():
             directory = output / name
             assert model["path"] == f"{name}/model.json"
@@ -347,7 +421,8 @@ def test_existing_output_needs_overwrite(imported_model, tmp_path, fake_converte
     assert one_line_error(lambda: tfjs.export_tfjs(imported_model, output)) == (
         f"{output} exists and is not empty (use --overwrite to replace it)")
     summary = tfjs.export_tfjs(imported_model, output, quantization="uint8", overwrite=True)
-    assert sorted(p.name for p in output.iterdir()) == ["export.json", "predict", "transfer"]
+    assert sorted(p.name for p in output.iterdir()) == [
+        "export.json", "predict", "styles.json", "transfer", "transfer_tuned"]
     assert summary["models"]["transfer"]["files"] == ["group1-shard1of1.bin", "model.json"]
     assert list(output.parent.iterdir()) == [output]  # No staging or old directories left.
 
@@ -362,6 +437,12 @@ def test_command_errors_are_one_line(tmp_path):
         (["--output", tmp_path / "out"], {tfjs.CONVERTER_ENV: str(missing)},
          (f"no TF.js converter at {missing}; run `python -m export.tfjs --setup` (or set "
           "ARBITRARY_STYLE_TFJS_PYTHON to a python with tensorflowjs==4.22.0)")),
+        (["--output", tmp_path / "out", "--layout", "magenta", "--styles", "@great-wave"], {},
+         ("tuned styles need --layout ours (the magenta layout has no transfer_tuned model); "
+          "pass --styles none")),
+        (["--output", tmp_path / "out", "--styles", "@great-wave,@nope"], {},
+         (f"no tuned style 'nope' (in {tmp_path / 'home' / 'styles'} or the built-ins); make "
+          "one with: python -m arbitrary_style.styles tune STYLE_IMAGE --name nope")),
     ]:
         result = run_command(args, tmp_path / "home", **env)
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -7,7 +7,10 @@ with two styles; the result is compared with the Keras model's. The page's scree
 kept as test-artifacts/web_demo.png. The camera test (tests/js/camera_e2e.js) plays a clip
 made from the sample photos as Chromium's fake camera and compares two successive stylized
 frames with the Keras model's on the same input frames (screenshot:
-test-artifacts/web_demo_camera.png). Needs node, `npm ci --prefix export/web`,
+test-artifacts/web_demo_camera.png). The tuned-style test picks a built-in tuned style for
+style 1 in the page's select, blends it with a style image, and compares the result with the
+library's stylization with the blended, strength-scaled norm offsets (screenshot:
+test-artifacts/web_demo_tuned.png). Needs node, `npm ci --prefix export/web`,
 `apt-get install -y chromium` and the TF.js converter (`python -m export.tfjs --setup` or
 $ARBITRARY_STYLE_TFJS_PYTHON); a missing one fails the test with the command to run.
 """
@@ -26,8 +29,10 @@ import numpy as np
 import pytest
 from conftest import CONTENT_DIR, SAMPLES, STYLE_DIR, load_rgb
 
+from arbitrary_style import norm_params, tuned_styles
 from arbitrary_style.errors import UserError
 from arbitrary_style.style_vectors import apply_strength, blend_style_vectors
+from arbitrary_style.weights import store
 from export import tfjs, web
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -35,6 +40,7 @@ E2E_SCRIPT = ROOT / "tests" / "js" / "demo_e2e.js"
 CAMERA_SCRIPT = ROOT / "tests" / "js" / "camera_e2e.js"
 SCREENSHOT = ROOT / "test-artifacts" / "web_demo.png"
 CAMERA_SCREENSHOT = ROOT / "test-artifacts" / "web_demo_camera.png"
+TUNED_SCREENSHOT = ROOT / "test-artifacts" / "web_demo_tuned.png"
 CHROMIUM = pathlib.Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # Read at import, before conftest's autouse fixture points ARBITRARY_STYLE_HOME at a temp dir.
 CONVERTER = str(tfjs.resolve_converter_python())
@@ -46,6 +52,9 @@ STYLES = (STYLE_DIR / "Camille_Mauclair.jpg", STYLE_DIR / "Theo_van_Doesburg_sq.
 BLEND, STRENGTH = 0.3, 0.8
 CLIP_SIZE, CLIP_FPS, PAN_FRAMES = (192, 144), 10, 12  # The fake camera's clip.
 CAMERA_SIZE = 128  # The smallest camera size: software WebGL is slow.
+# A built-in tuned style whose norm offsets change its result most (on the content: 0.056
+# mean absolute difference at full strength, measured).
+TUNED_STYLE = "mona-lisa"
 
 
 def require_browser_tools():
@@ -63,11 +72,14 @@ def require_browser_tools():
 
 @pytest.fixture(scope="module")
 def tfjs_models(imported_model, tmp_path_factory):
-    """The pretrained model exported by `export.tfjs` (float16, the default)."""
+    """The pretrained model exported by `export.tfjs` (float16, the default), with the
+    built-in tuned styles."""
     require_browser_tools()  # Before the export: fail fast.
     output = tmp_path_factory.mktemp("web_demo") / "tfjs"
+    styles = [tuned_styles.style_for(name, store.DEFAULT_WEIGHTS)
+              for name in tuned_styles.builtin_names()]
     try:
-        tfjs.export_tfjs(imported_model, output, converter_python=CONVERTER)
+        tfjs.export_tfjs(imported_model, output, converter_python=CONVERTER, styles=styles)
     except UserError as error:
         pytest.fail(f"TF.js export failed: {error}", pytrace=False)
     return output
@@ -169,20 +181,25 @@ def test_cli_errors(tmp_path):
     assert idle.returncode == 1 and "pass --serve" in idle.stderr
 
 
-def test_demo_stylizes_in_headless_chromium(demo_port, imported_model, tmp_path):
-    query = urllib.parse.urlencode({
-        "content": f"/images/content/{CONTENT.name}", "style1": f"/images/style/{STYLES[0].name}",
-        "style2": f"/images/style/{STYLES[1].name}", "blend": BLEND, "strength": STRENGTH})
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    SCREENSHOT.unlink(missing_ok=True)
+def run_demo(port, query, screenshot, result_png, *choices):
+    """Runs tests/js/demo_e2e.js on the demo with `query`; its stats."""
+    screenshot.parent.mkdir(exist_ok=True)
+    screenshot.unlink(missing_ok=True)
     result = subprocess.run(
-        ["node", str(E2E_SCRIPT), f"http://127.0.0.1:{demo_port}/?{query}", str(SCREENSHOT),
-         str(tmp_path / "result.png")],
+        ["node", str(E2E_SCRIPT), f"http://127.0.0.1:{port}/?{urllib.parse.urlencode(query)}",
+         str(screenshot), str(result_png), *choices],
         capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, f"demo_e2e.js failed:\n{result.stderr[-4000:]}"
-    stats = json.loads(result.stdout.strip().splitlines()[-1])
+    assert screenshot.is_file() and screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
-    assert SCREENSHOT.is_file() and SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+def test_demo_stylizes_in_headless_chromium(demo_port, imported_model, tmp_path):
+    stats = run_demo(demo_port, {
+        "content": f"/images/content/{CONTENT.name}", "style1": f"/images/style/{STYLES[0].name}",
+        "style2": f"/images/style/{STYLES[1].name}", "blend": BLEND, "strength": STRENGTH},
+        SCREENSHOT, tmp_path / "result.png")
+
     assert (stats["content_width"], stats["content_height"]) == (256, 326)
     assert (stats["width"], stats["height"]) == (256, 326)  # the content's size and aspect
     assert stats["std"] > 0.05, "the result is blank"
@@ -196,6 +213,37 @@ def test_demo_stylizes_in_headless_chromium(demo_port, imported_model, tmp_path)
     assert actual.shape == expected.shape
     difference = float(np.abs(actual - expected).mean())
     assert difference < 0.02, f"the browser's result differs from the model's by {difference}"
+
+
+def test_demo_stylizes_with_a_tuned_style_in_headless_chromium(demo_port, imported_model,
+                                                               tmp_path):
+    """Style 1 a tuned style (picked in its select), style 2 an image: the vectors blend, the
+    offsets are weighted as style 1's vector is, and the strength scales them."""
+    stats = run_demo(demo_port, {
+        "content": f"/images/content/{CONTENT.name}", "style2": f"/images/style/{STYLES[1].name}",
+        "blend": BLEND, "strength": STRENGTH}, TUNED_SCREENSHOT, tmp_path / "result.png",
+        f"style1-tuned={TUNED_STYLE}")
+    assert stats["first"]["status"].startswith("Done")
+    assert stats["second"]["tensors"] == stats["first"]["tensors"], "tensors leak per run"
+
+    content = load_rgb(CONTENT)
+    style = tuned_styles.style_for(TUNED_STYLE, store.DEFAULT_WEIGHTS)
+    offsets = norm_params.flatten(style.norm_offsets, imported_model.config.alpha)
+    vector = apply_strength(
+        blend_style_vectors([style.vector, imported_model.predict_style(load_rgb(STYLES[1]))],
+                            [1 - BLEND, BLEND]),
+        imported_model.predict_style(content), STRENGTH)
+    expected = imported_model.stylize(content, vector,
+                                      norm_offsets=STRENGTH * (1 - BLEND) * offsets)
+    actual = load_rgb(tmp_path / "result.png")
+    assert actual.shape == expected.shape
+    difference = float(np.abs(actual - expected).mean())  # Measured 0.0017.
+    assert difference < 0.02, f"the browser's result differs from the model's by {difference}"
+    # Far from the results of the offsets ignored, or not blended and scaled (measured 0.039,
+    # 0.040).
+    for wrong in (None, offsets):
+        other = imported_model.stylize(content, vector, norm_offsets=wrong)
+        assert float(np.abs(actual - other).mean()) > 5 * difference
 
 
 def write_y4m(path, frames, fps):

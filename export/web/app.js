@@ -1,6 +1,10 @@
 // The browser demo: a style vector from each style image (predict model), blended and
 // mixed with the content's own vector, conditions the transfer model on the content.
-// URL parameters (all optional): ?content=URL&style1=URL&style2=URL (default images),
+// A style may instead be a tuned style of the export's styles.json: its own vector and
+// per-layer norm offsets, run through the transfer_tuned model (an image style's offsets are
+// zeros; the blend weights the offsets as it weights the vectors, the strength scales them).
+// URL parameters (all optional): ?content=URL&style1=URL&style2=URL (default images; @NAME
+// picks the tuned style NAME),
 // &blend=0..1&strength=0..1&size=256|512|1024&camera-size=128..384 (controls),
 // &backend=webgl|cpu (TF.js picks WebGL when the browser has it, else its CPU backend).
 // The Camera source stylizes the camera's frames in a loop (see startCamera).
@@ -12,6 +16,9 @@ const meta = {style_size: 256, min_content_side: 16};
 const $ = (id) => document.getElementById(id);
 const slots = ['content', 'style1', 'style2'];
 let models = null;
+// The export's tuned styles by name: {name, painting, painter, year, source, vector
+// (Float32Array), offsets (Float32Array, or null: zeros)}; empty when it has none.
+const tunedStyles = new Map();
 // The live camera: its stream, the loop's token (a new one stops the old loop), the frame
 // timestamps behind the FPS readout, and stats the e2e test reads (window.demoCamera).
 const camera = {stream: null, token: 0, times: [], frames: 0, tensors: 0};
@@ -27,11 +34,15 @@ const isLoaded = (slot) => $(`${slot}-img`).dataset.loaded === 'yes';
 
 const cameraOn = () => $('source-camera').checked;
 
+// The tuned style chosen for a style slot (undefined: the slot's image).
+const tunedOf = (slot) => tunedStyles.get($(`${slot}-tuned`).value);
+const hasStyle = (slot) => Boolean(tunedOf(slot)) || isLoaded(slot);
+
 function updateControls() {
-  $('stylize').disabled = cameraOn() || !(models && isLoaded('content') && isLoaded('style1'));
+  $('stylize').disabled = cameraOn() || !(models && isLoaded('content') && hasStyle('style1'));
   $('source-camera').disabled = !models;
   $('snapshot').disabled = !(cameraOn() && camera.frames > 0);
-  $('blend').disabled = !isLoaded('style2');
+  $('blend').disabled = !hasStyle('style2');
   $('blend-value').value = Number($('blend').value).toFixed(2);
   $('strength-value').value = Number($('strength').value).toFixed(2);
 }
@@ -87,33 +98,53 @@ function styleVector(img) {
   return models.predict.execute({style: toTensor(img, shortSideTo(img, meta.style_size))});
 }
 
-// The styles' vectors blended by `weight` (style 2's), kept while the styles and weight stay.
-const styleMix = {key: null, vector: null};
+// A style slot's {vector [1,100], offsets [1,M] or null (zeros)}: its tuned style's, or its
+// image's predicted vector.
+function slotStyle(slot) {
+  const tuned = tunedOf(slot);
+  if (!tuned) return {vector: styleVector($(`${slot}-img`)), offsets: null};
+  return {vector: tf.tensor2d(tuned.vector, [1, tuned.vector.length]),
+    offsets: tuned.offsets && tf.tensor2d(tuned.offsets, [1, tuned.offsets.length])};
+}
+
+const slotKey = (slot) => (tunedOf(slot) ? `@${tunedOf(slot).name}` : $(`${slot}-img`).src);
+
+// The styles blended by `weight` (style 2's): vectors and offsets alike (an image style's
+// offsets are zeros). Kept while the styles and weight stay.
+const styleMix = {key: null, vector: null, offsets: null};
 function blendedStyles(weight) {
-  const key = [$('style1-img').src, weight > 0 ? $('style2-img').src : '', weight].join('\n');
+  const key = [slotKey('style1'), weight > 0 ? slotKey('style2') : '', weight].join('\n');
   if (styleMix.key !== key) {
-    if (styleMix.vector) styleMix.vector.dispose();
-    styleMix.vector = tf.tidy(() => {
-      const vector = styleVector($('style1-img'));
-      return weight > 0 ? vector.mul(1 - weight).add(styleVector($('style2-img')).mul(weight))
-        : vector;
-    });
-    styleMix.key = key;
+    tf.dispose([styleMix.vector, styleMix.offsets]);
+    Object.assign(styleMix, tf.tidy(() => {
+      const first = slotStyle('style1');
+      if (!(weight > 0)) return first;
+      const second = slotStyle('style2');
+      const mix = (a, b) => a.mul(1 - weight).add(b.mul(weight));
+      const orZeros = (offsets) => offsets || tf.zeros([1, (first.offsets || second.offsets).shape[1]]);
+      return {vector: mix(first.vector, second.vector),
+        offsets: first.offsets || second.offsets ? mix(orZeros(first.offsets), orZeros(second.offsets))
+          : null};
+    }), {key});
   }
-  return styleMix.vector;
+  return styleMix;
 }
 
 // `content` stylized at `size` with the chosen styles, blend and strength (the strength mixes
-// in the content's own vector), drawn on the result canvas.
+// in the content's own vector and scales the offsets), drawn on the result canvas. Styles
+// without offsets run the transfer model, others transfer_tuned.
 async function stylizeOnto(content, size) {
-  const weight = isLoaded('style2') ? Number($('blend').value) : 0;
+  const weight = hasStyle('style2') ? Number($('blend').value) : 0;
   const strength = Number($('strength').value);
   const styles = blendedStyles(weight);
   const stylized = tf.tidy(() => {
-    const vector = strength < 1 ? styles.mul(strength).add(styleVector(content).mul(1 - strength))
-      : styles;
-    return models.transfer.execute({content: toTensor(content, size), style_vector: vector})
-      .squeeze([0]).clipByValue(0, 1);
+    const vector = strength < 1
+      ? styles.vector.mul(strength).add(styleVector(content).mul(1 - strength)) : styles.vector;
+    const inputs = {content: toTensor(content, size), style_vector: vector};
+    const result = styles.offsets
+      ? models.transferTuned.execute({...inputs, norm_offsets: styles.offsets.mul(strength)})
+      : models.transfer.execute(inputs);
+    return result.squeeze([0]).clipByValue(0, 1);
   });
   try {
     await tf.browser.toPixels(stylized, $('result'));  // also sizes the canvas
@@ -159,8 +190,8 @@ async function updateDownload() {
 async function cameraLoop(token) {
   const video = $('camera-video');
   while (camera.token === token) {
-    if (!isLoaded('style1') || !video.videoWidth) {
-      setStatus('working', isLoaded('style1') ? 'Waiting for the camera…'
+    if (!hasStyle('style1') || !video.videoWidth) {
+      setStatus('working', hasStyle('style1') ? 'Waiting for the camera…'
         : 'Pick a style image.');
       await tf.nextFrame();
       continue;
@@ -256,8 +287,57 @@ async function snapshot() {
   $('download').click();
 }
 
+// Float32 values of base64 little-endian float16s (styles.json's norm offsets).
+function float16s(base64) {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  const view = new DataView(bytes.buffer);
+  const values = new Float32Array(bytes.length / 2);
+  for (let i = 0; i < values.length; i++) {
+    const half = view.getUint16(2 * i, true);
+    const exponent = (half >> 10) & 0x1f, fraction = half & 0x3ff;
+    const magnitude = exponent === 0 ? fraction * 2 ** -24
+      : exponent === 31 ? (fraction ? NaN : Infinity)
+        : (1 + fraction / 1024) * 2 ** (exponent - 15);
+    values[i] = half & 0x8000 ? -magnitude : magnitude;
+  }
+  return values;
+}
+
+// Fills the style slots' selects with styles.json's tuned styles (shown only when any).
+function addTunedStyles(list) {
+  for (const style of list.styles) {
+    tunedStyles.set(style.name, {...style, vector: Float32Array.from(style.vector),
+      offsets: style.norm_offsets ? float16s(style.norm_offsets) : null});
+  }
+  const painter = (style) => (style.painter || '').replace(/\s*\(.*\)$/, '');
+  for (const slot of ['style1', 'style2']) {
+    const select = $(`${slot}-tuned`);
+    for (const style of tunedStyles.values()) {
+      const option = new Option(`${style.painting || style.name}${
+        painter(style) ? ` (${painter(style)})` : ''}`, style.name);
+      option.title = [style.painting, style.painter, style.year, style.source]
+        .filter(Boolean).join('; ');
+      select.add(option);
+    }
+    select.hidden = tunedStyles.size === 0;
+  }
+}
+
+// Shows a slot's choice: its image, or the tuned style `name` ('' for the image).
+function chooseTuned(slot, name) {
+  if (name && !tunedStyles.has(name)) throw new Error(`no tuned style ${name} in styles.json`);
+  $(`${slot}-tuned`).value = name;
+  const style = tunedStyles.get(name);
+  $(`${slot}-figure`).classList.toggle('tuned', Boolean(style));
+  $(`${slot}-about`).textContent = style
+    ? [style.painting, style.painter, style.year].filter(Boolean).join(', ') : '';
+  $(`${slot}-about`).title = style ? style.source || '' : '';
+  updateControls();
+}
+
 async function init() {
   const params = new URLSearchParams(location.search);
+  const tunedParam = (slot) => (params.get(slot) || '').startsWith('@');
   for (const slot of slots) {
     $(`${slot}-file`).addEventListener('change', (event) => {
       const file = event.target.files[0];
@@ -266,7 +346,13 @@ async function init() {
         .catch((error) => { clearImage(slot); setStatus('error', `Error: ${error.message}`); });
     });
   }
-  $('style2-clear').addEventListener('click', () => clearImage('style2'));
+  $('style2-clear').addEventListener('click', () => {
+    clearImage('style2');
+    chooseTuned('style2', '');
+  });
+  for (const slot of ['style1', 'style2']) {
+    $(`${slot}-tuned`).addEventListener('change', (event) => chooseTuned(slot, event.target.value));
+  }
   $('blend').addEventListener('input', updateControls);
   $('strength').addEventListener('input', updateControls);
   $('stylize').addEventListener('click', stylize);
@@ -285,18 +371,29 @@ async function init() {
   }
   updateControls();
 
-  const defaults = slots.filter((slot) => params.get(slot))
+  const defaults = slots.filter((slot) => params.get(slot) && !tunedParam(slot))
     .map((slot) => showImage(slot, params.get(slot)));
   defaults.forEach((loading) => loading.catch(() => {}));  // reported below, once
   setStatus('loading', 'Loading the models…');
   if (params.has('backend')) await tf.setBackend(params.get('backend'));
   await tf.ready();
-  const [predict, transfer] = await Promise.all(
-    ['predict', 'transfer'].map((name) => tf.loadGraphModel(`models/${name}/model.json`)));
-  models = {predict, transfer};
   const info = await fetch('models/export.json').then((r) => (r.ok ? r.json() : {}))
     .catch(() => ({}));
   for (const key of Object.keys(meta)) meta[key] = info[key] || meta[key];
+  // Tuned styles need both transfer_tuned and styles.json (exports before them have neither).
+  const tuned = Boolean(info.models && info.models.transfer_tuned && info.styles);
+  const names = ['predict', 'transfer', ...(tuned ? ['transfer_tuned'] : [])];
+  const [predict, transfer, transferTuned] = await Promise.all(
+    names.map((name) => tf.loadGraphModel(`models/${name}/model.json`)));
+  models = {predict, transfer, transferTuned};
+  if (tuned) {
+    const response = await fetch(`models/${info.styles.path}`);
+    if (!response.ok) throw new Error(`cannot load the tuned styles (HTTP ${response.status})`);
+    addTunedStyles(await response.json());
+  }
+  for (const slot of ['style1', 'style2'].filter(tunedParam)) {
+    chooseTuned(slot, params.get(slot).slice(1));
+  }
   await Promise.all(defaults);
   updateControls();
   setStatus('ready', `Ready (${tf.getBackend()} backend): pick a content and a style image, ` +

@@ -1,9 +1,10 @@
 // End-to-end run of the browser demo (export/web/) in headless Chromium.
 //
-//   node tests/js/demo_e2e.js URL SCREENSHOT.png [RESULT.png]
+//   node tests/js/demo_e2e.js URL SCREENSHOT.png [RESULT.png [SELECT_ID=VALUE ...]]
 //
 // URL is the demo page with ?content=...&style1=... parameters. The script waits for the
-// models, presses Stylize twice (the second run checks that no tensors leak), saves a
+// models, picks each SELECT_ID=VALUE option as a user does (e.g. style1-tuned=great-wave: a
+// tuned style), presses Stylize twice (the second run checks that no tensors leak), saves a
 // screenshot of the page (and the result canvas's own pixels as RESULT.png) and prints
 // JSON stats of the result canvas on stdout. Playwright drives
 // Debian's Chromium ($CHROMIUM, default /usr/bin/chromium); it never downloads a browser.
@@ -45,12 +46,16 @@ async function stylize(page) {
 }
 
 async function main() {
-  const [url, screenshot, resultPng] = process.argv.slice(2);
+  const [url, screenshot, resultPng, ...choices] = process.argv.slice(2);
   if (!url || !screenshot) fail('usage: node tests/js/demo_e2e.js URL SCREENSHOT.png [RESULT.png]');
   const {browser, page, log} = await launch();
   try {
     await page.goto(url);
     const ready = await waitForStatus(page, ['ready', 'error']);
+    for (const choice of choices) {
+      const [id, value] = choice.split('=');
+      await page.selectOption(`#${id}`, value);
+    }
     const first = await stylize(page);
     const second = await stylize(page);
     const stats = await page.evaluate(canvasStats);

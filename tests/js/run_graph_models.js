@@ -3,14 +3,17 @@
 //
 //   node tests/js/run_graph_models.js MODEL_DIR INPUT_JSON OUTPUT_JSON
 //
-// MODEL_DIR holds export.json, predict/ and transfer/ (as `python -m export.tfjs` writes).
-// INPUT_JSON: {"style": T, "content": T, "style_vector": T (optional), "timing_runs": N
-// (optional)} where T = {"data": [flat float32 values, row-major], "shape": [...]}.
+// MODEL_DIR holds export.json, predict/ and transfer/ (and transfer_tuned/), as `python -m
+// export.tfjs` writes. INPUT_JSON: {"style": T, "content": T, "style_vector": T (optional),
+// "tuned": {"style_vector": T, "norm_offsets": T} (optional), "timing_runs": N (optional)}
+// where T = {"data": [flat float32 values, row-major], "shape": [...]}.
 // OUTPUT_JSON gets {"tfjs", "backend", "load_ms", "predict": {inputs, outputs},
 // "transfer": {inputs, outputs}, "style_vector": T (predict_style(style)),
 // "stylized": T (transfer(content, that vector)), "stylized_given_vector": T (transfer(content,
-// the given style_vector), only when one is given), "timing": {"predict_ms", "transfer_ms":
-// median of N runs after one warm-up; only when timing_runs > 0}}.
+// the given style_vector), only when one is given), "transfer_tuned": {inputs, outputs} and
+// "stylized_tuned": T (transfer_tuned(content, tuned.style_vector, tuned.norm_offsets)) when
+// "tuned" is given and the export has transfer_tuned, "timing": {"predict_ms", "transfer_ms": median of N runs after one
+// warm-up; only when timing_runs > 0}}.
 //
 // An export with "layout": "magenta" (`--layout magenta`) is run as code written for
 // Magenta's published graphs runs it: `predict.predict(style)` and `transfer.predict([content,
@@ -154,6 +157,13 @@ async function main() {
   if (input.style_vector) {
     const given = transfer.execute({content, style_vector: toTensor(input.style_vector, 'style_vector')});
     result.stylized_given_vector = await fromTensor(given);
+  }
+  if (input.tuned && exported.models.transfer_tuned) {
+    const tuned = await tf.loadGraphModel(fileHandler(dirOf('transfer_tuned')));
+    result.transfer_tuned = signature(tuned);
+    result.stylized_tuned = await fromTensor(tuned.execute({content,
+      style_vector: toTensor(input.tuned.style_vector, 'tuned.style_vector'),
+      norm_offsets: toTensor(input.tuned.norm_offsets, 'tuned.norm_offsets')}, 'stylized'));
   }
   if (input.timing_runs > 0) {
     result.timing = {

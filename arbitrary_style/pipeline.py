@@ -55,14 +55,18 @@ def style_vector(model, styles, *, weights_name=DEFAULT_WEIGHTS, style_size=DEFA
     """The blended vector of (path, weight) entries (`specs.parse_styles`): style images,
     read with `read_image(path)` (default: `image_io.load_image` within `max_pixels`), or
     `@NAME` tuned styles, which must have been tuned for the weights `weights_name`."""
-    from arbitrary_style import tuned_styles  # rarely needed: kept out of --help's imports
-
     read_image = read_image or (lambda path: image_io.load_image(path, max_pixels=max_pixels))
-    vectors = [tuned_styles.style_for(str(path)[1:], weights_name).vector
-               if specs.is_tuned_style(path)
+    vectors = [_tuned_style(path, weights_name).vector if specs.is_tuned_style(path)
                else model.predict_style(read_image(path), style_size)
                for path, _ in styles]
     return blend_style_vectors(vectors, [weight for _, weight in styles])
+
+
+def _tuned_style(path, weights_name):
+    """The tuned style `@NAME` (`tuned_styles` is imported only when one is used)."""
+    from arbitrary_style import tuned_styles
+
+    return tuned_styles.style_for(str(path)[1:], weights_name)
 
 
 def norm_offsets(model, styles, *, weights_name=DEFAULT_WEIGHTS):

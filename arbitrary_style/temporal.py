@@ -29,9 +29,11 @@ was 0), makes a young history a running average (1/2, 2/3, ...) rather than weig
 old frame at `blend`: just after a cut or a disocclusion the output leans on its own
 stylization, not on a single previous frame.
 
-The flow is OpenCV's DIS optical flow (Kroeger et al. 2016) at its FAST preset, imported
-only when the feature is used (OpenCV is the optional `temporal` extra). The constants were chosen
-on `benchmarks/flicker.py --warping` (BUILD_NOTES, issue 25).
+The flow is OpenCV's DIS optical flow (Kroeger et al. 2016) at its FAST preset, its patches
+searched on the coarsest pyramid level still MIN_FLOW_GRID pixels long (FAST's own level 2 at
+640 px, level 1 on small frames, whose quarter-size grid misses a talking head's motion),
+imported only when the feature is used (OpenCV is the optional `temporal` extra). The
+constants were chosen on `benchmarks/flicker.py --warping` (BUILD_NOTES, issue 25).
 """
 
 import numpy as np
@@ -58,13 +60,20 @@ WARP_ERROR_TRUSTED, WARP_ERROR_LIMIT = 0.02, 0.1
 # Forward-backward check: |b + f(x + b)|^2 <= FB_RELATIVE * (|b|^2 + |f(x + b)|^2) + FB_ABSOLUTE
 # (pixels^2), the constants of Sundaram et al. 2010 / Ruder et al. 2016.
 FB_RELATIVE, FB_ABSOLUTE = 0.01, 0.5
-# Motion boundaries: |grad u|^2 + |grad v|^2 > MB_RELATIVE * |w|^2 + MB_ABSOLUTE (Ruder et al.)
-MB_RELATIVE, MB_ABSOLUTE = 0.01, 0.002
+# Motion boundaries: |grad u|^2 + |grad v|^2 > MB_RELATIVE * |w|^2 + MB_ABSOLUTE (Ruder et
+# al.'s form). Their (0.01, 0.002) flag the patch noise of DIS's finer levels on still
+# texture (7% of carphone's pixels), and their relative term passes the ramp DIS smooths
+# across a fast object's disocclusion (~0.8 px/px at 12 px a frame); a fixed limit of
+# 0.14 px/px flags that ramp at any speed.
+MB_RELATIVE, MB_ABSOLUTE = 0.0, 0.02
 # Side of the square around a failed pixel (in flow pixels) whose trust is dropped too.
 ERODE = 5
 # A frame with fewer trusted pixels than this share starts anew (a cut the thumbnail
 # detector missed, or motion the flow cannot follow).
 MIN_TRUSTED_SHARE = 0.2
+# DIS searches its patches down to the coarsest pyramid level (halvings of the frame, at most
+# MAX_FLOW_LEVEL: the FAST preset's) whose longer side is still at least MIN_FLOW_GRID pixels.
+MIN_FLOW_GRID, MAX_FLOW_LEVEL = 80, 2
 # The flow is estimated on frames whose longer side is at most this many pixels (larger
 # frames: on a downscaled copy, the flow scaled back up), which bounds its cost.
 FLOW_LONG_SIDE = 640
@@ -119,6 +128,14 @@ def flow_estimator():
     gray frames gives the flow [H,W,2] (x, y) with source(p) ~ target(p + flow(p))."""
     cv2 = _cv2()
     return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+
+
+def flow_level(long_side):
+    """The finest pyramid level DIS refines its flow on, for frames `long_side` pixels long."""
+    level = 0
+    while level < MAX_FLOW_LEVEL and long_side >> (level + 1) >= MIN_FLOW_GRID:
+        level += 1
+    return level
 
 
 def sample_grid(flow):
@@ -212,6 +229,7 @@ class MotionBlender:
         of frame t into frame t-1), both for the small (uint8 RGB, gray) frames given."""
         cv2 = self._cv2
         (previous_small, previous_gray), (small, current_gray) = previous, current
+        self._flow.setFinestScale(flow_level(max(current_gray.shape)))
         backward = self._flow.calc(current_gray, previous_gray, None)
         forward = self._flow.calc(previous_gray, current_gray, None)
         grid = sample_grid(backward)

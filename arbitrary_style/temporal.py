@@ -226,7 +226,8 @@ class MotionBlender:
 
     def trust(self, previous, current):
         """(trust [h,w] in [0, 1] of warping frame t-1 onto frame t, backward flow [h,w,2]
-        of frame t into frame t-1), both for the small (uint8 RGB, gray) frames given."""
+        of frame t into frame t-1, its `sample_grid`), all for the small (uint8 RGB, gray)
+        frames given."""
         cv2 = self._cv2
         (previous_small, previous_gray), (small, current_gray) = previous, current
         self._flow.setFinestScale(flow_level(max(current_gray.shape)))
@@ -242,12 +243,12 @@ class MotionBlender:
         # Trust only pixels whose neighbours pass the checks too: flows blur across edges.
         valid = cv2.erode(valid.astype(np.uint8), np.ones((ERODE, ERODE), np.uint8))
         return np.clip((WARP_ERROR_LIMIT - error) / (WARP_ERROR_LIMIT - WARP_ERROR_TRUSTED),
-                       0.0, 1.0) * valid, backward
+                       0.0, 1.0) * valid, backward, grid
 
-    def weight(self, trust, backward, scale=(1.0, 1.0)):
+    def weight(self, trust, backward, grid, scale=(1.0, 1.0)):
         """The blend weight [h,w] of the warped previous output, from `trust` and the
-        backward flow [h,w,2] (both small; `scale` (x, y): output pixels per flow pixel),
-        and the history length of each pixel, which it advances."""
+        backward flow [h,w,2] with its `grid` (all small; `scale` (x, y): output pixels per
+        flow pixel), and the history length of each pixel, which it advances."""
         cv2 = self._cv2
         speed = cv2.magnitude(backward[..., 0] * np.float32(scale[0]),
                               backward[..., 1] * np.float32(scale[1]))
@@ -257,7 +258,7 @@ class MotionBlender:
             if self._history is None:
                 history = np.ones(trust.shape, np.float32)
             else:
-                history = warp(self._history, sample_grid(backward))
+                history = warp(self._history, grid)
             history *= trust > 0  # an untrusted pixel's history is not carried over
             blend = np.minimum(blend, history / (history + 1))
             self._history = np.minimum(history + 1, MAX_HISTORY)
@@ -265,14 +266,17 @@ class MotionBlender:
 
     def _blend(self, previous, current, stylized):
         """The blended output, or None when too little of the frame can be trusted."""
-        trust, backward = self.trust(previous[:2], current)
+        trust, backward, grid = self.trust(previous[:2], current)
         if np.mean(trust > 0) < MIN_TRUSTED_SHARE:
             return None
         height, width = stylized.shape[:2]
         scale = np.array([width / trust.shape[1], height / trust.shape[0]], np.float32)
-        weight = self.weight(trust, backward, scale)
+        weight = self.weight(trust, backward, grid, scale)
         if trust.shape != (height, width):
-            backward = self._cv2.resize(backward, (width, height)) * scale
+            grid = sample_grid(self._cv2.resize(backward, (width, height)) * scale)
             weight = self._cv2.resize(weight, (width, height))
-        warped = warp(previous[2].astype(np.float32, copy=False), sample_grid(backward))
-        return stylized + weight[..., None] * (warped - stylized)
+        blended = warp(previous[2].astype(np.float32, copy=False), grid)
+        blended -= stylized  # in place: stylized + weight * (warped - stylized)
+        blended *= weight[..., None]
+        blended += stylized
+        return blended

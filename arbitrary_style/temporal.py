@@ -11,7 +11,7 @@ warp can be trusted:
 `trust` is 0 where the forward-backward check of the flow fails (occlusions and
 disocclusions: a pixel's backward flow and the forward flow where it lands must cancel,
 the criterion of Sundaram et al. 2010 that Ruder et al. use), on motion boundaries (Ruder
-et al.'s flow-gradient test), within ERODE // 2 pixels of any such pixel (flows smear
+et al.'s flow-gradient test), within ERODE_RADIUS pixels of any such pixel (flows smear
 across object edges, and the network's strokes reach past them), where the flow leaves
 the frame, and where the input itself does not warp well (its photometric warp error,
 less a global exposure change, ramps trust down to 0 at WARP_ERROR_LIMIT). At a scene cut
@@ -29,12 +29,16 @@ was 0), makes a young history a running average (1/2, 2/3, ...) rather than weig
 old frame at `blend`: just after a cut or a disocclusion the output leans on its own
 stylization, not on a single previous frame.
 
-The flow is OpenCV's DIS optical flow (Kroeger et al. 2016) at its FAST preset, its patches
-searched on the coarsest pyramid level still MIN_FLOW_GRID pixels long (FAST's own level 2 at
-640 px, level 1 on small frames, whose quarter-size grid misses a talking head's motion),
-imported only when the feature is used (OpenCV is the optional `temporal` extra). The
-constants were chosen on `benchmarks/flicker.py --warping` (BUILD_NOTES, issue 25).
+The flow is OpenCV's DIS optical flow (Kroeger et al. 2016) at its FAST preset, on a copy
+of the frames at most FLOW_LONG_SIDE pixels long, its patches searched down to half that
+copy's size (FAST alone stops at a quarter, which on a 176 px frame misses a talking head's
+motion) or, on small frames, to the full size, so that the patch grid stays MIN_FLOW_GRID
+pixels long. It is imported only when the feature is used (OpenCV is the optional
+`temporal` extra). The constants were chosen on `benchmarks/flicker.py --warping`
+(BUILD_NOTES, issue 25).
 """
+
+import math
 
 import numpy as np
 from PIL import Image
@@ -66,21 +70,26 @@ FB_RELATIVE, FB_ABSOLUTE = 0.01, 0.5
 # across a fast object's disocclusion (~0.8 px/px at 12 px a frame); a fixed limit of
 # 0.14 px/px flags that ramp at any speed.
 MB_RELATIVE, MB_ABSOLUTE = 0.0, 0.02
-# Side of the square around a failed pixel (in flow pixels) whose trust is dropped too.
-ERODE = 5
+# Radius (in frame pixels) of the square around a failed pixel whose trust is dropped too,
+# the network's strokes reaching past object edges: a 5x5 square on a flow at the frame's
+# size, scaled down with the flow's copy (at least 3x3).
+ERODE_RADIUS = 2
 # A frame with fewer trusted pixels than this share starts anew (a cut the thumbnail
 # detector missed, or motion the flow cannot follow).
 MIN_TRUSTED_SHARE = 0.2
 # DIS searches its patches down to the coarsest pyramid level (halvings of the frame, at most
-# MAX_FLOW_LEVEL: the FAST preset's) whose longer side is still at least MIN_FLOW_GRID pixels.
-MIN_FLOW_GRID, MAX_FLOW_LEVEL = 80, 2
-# The flow is estimated on frames whose longer side is at most this many pixels (larger
-# frames: on a downscaled copy, the flow scaled back up), which bounds its cost.
-FLOW_LONG_SIDE = 640
+# MAX_FLOW_LEVEL) whose longer side is still at least MIN_FLOW_GRID pixels.
+MIN_FLOW_GRID, MAX_FLOW_LEVEL = 80, 1
+# The flow, the trust and the weight are computed on frames whose longer side is at most
+# this many pixels (larger frames: on a downscaled copy, the flow and weight scaled back
+# up), which bounds their cost.
+FLOW_LONG_SIDE = 320
 # Peak bytes per frame pixel of the filter: its temporaries measured with tracemalloc at
 # 69 (640x360) and 53 (1280x720) (measured again with the motion-adaptive weight: 60 and
-# 51, against 57 and 50 for the first version in the same run), plus the previous output
-# (12) and the history lengths (4) it holds, rounded up.
+# 51, against 57 and 50 for the first version in the same run; with the flow on copies
+# 320 px long: 45 and 41), plus the previous output (12) and the history lengths (4 at
+# most) it holds, rounded up (kept with the smaller copies: OpenCV's own buffers are not
+# traced).
 BYTES_PER_PIXEL = 96
 INSTALL_HINT = "pip install 'arbitrary_style[temporal]'"
 
@@ -224,10 +233,10 @@ class MotionBlender:
         self._previous = (*current, output)
         return output
 
-    def trust(self, previous, current):
+    def trust(self, previous, current, radius=ERODE_RADIUS):
         """(trust [h,w] in [0, 1] of warping frame t-1 onto frame t, backward flow [h,w,2]
         of frame t into frame t-1, its `sample_grid`), all for the small (uint8 RGB, gray)
-        frames given."""
+        frames given; `radius`: of the erosion around failed pixels, in their pixels."""
         cv2 = self._cv2
         (previous_small, previous_gray), (small, current_gray) = previous, current
         self._flow.setFinestScale(flow_level(max(current_gray.shape)))
@@ -241,7 +250,7 @@ class MotionBlender:
                                    np.float32)
         error = cv2.transform(np.abs(difference), np.full((1, 3), 1 / 765, np.float32))
         # Trust only pixels whose neighbours pass the checks too: flows blur across edges.
-        valid = cv2.erode(valid.astype(np.uint8), np.ones((ERODE, ERODE), np.uint8))
+        valid = cv2.erode(valid.astype(np.uint8), np.ones((2 * radius + 1,) * 2, np.uint8))
         return np.clip((WARP_ERROR_LIMIT - error) / (WARP_ERROR_LIMIT - WARP_ERROR_TRUSTED),
                        0.0, 1.0) * valid, backward, grid
 
@@ -266,17 +275,20 @@ class MotionBlender:
 
     def _blend(self, previous, current, stylized):
         """The blended output, or None when too little of the frame can be trusted."""
-        trust, backward, grid = self.trust(previous[:2], current)
+        height, width = stylized.shape[:2]
+        scale = np.array([width / current[1].shape[1], height / current[1].shape[0]],
+                         np.float32)
+        trust, backward, grid = self.trust(previous[:2], current,
+                                           max(1, math.ceil(ERODE_RADIUS / scale.max())))
         if np.mean(trust > 0) < MIN_TRUSTED_SHARE:
             return None
-        height, width = stylized.shape[:2]
-        scale = np.array([width / trust.shape[1], height / trust.shape[0]], np.float32)
         weight = self.weight(trust, backward, grid, scale)
+        cv2 = self._cv2
         if trust.shape != (height, width):
-            grid = sample_grid(self._cv2.resize(backward, (width, height)) * scale)
-            weight = self._cv2.resize(weight, (width, height))
-        blended = warp(previous[2].astype(np.float32, copy=False), grid)
-        blended -= stylized  # in place: stylized + weight * (warped - stylized)
-        blended *= weight[..., None]
-        blended += stylized
-        return blended
+            grid = sample_grid(cv2.multiply(cv2.resize(backward, (width, height)),
+                                            (*map(float, scale), 0.0, 0.0)))
+            weight = cv2.resize(weight, (width, height))
+        warped = warp(previous[2].astype(np.float32, copy=False), grid)
+        # weight * warped + (1 - weight) * stylized in one pass (divided by 1 + 1e-5).
+        return cv2.blendLinear(warped, np.ascontiguousarray(stylized, np.float32), weight,
+                               1.0 - weight)

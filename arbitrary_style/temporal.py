@@ -10,14 +10,14 @@ warp can be trusted:
 
 `trust` is 0 where the forward-backward check of the flow fails (occlusions and
 disocclusions: a pixel's backward flow and the forward flow where it lands must cancel,
-the criterion of Sundaram et al. 2010 that Ruder et al. use), on motion boundaries (Ruder
-et al.'s flow-gradient test), within ERODE_RADIUS pixels of any such pixel (flows smear
-across object edges, and the network's strokes reach past them), where the flow leaves
-the frame, and where the input itself does not warp well (its photometric warp error,
-less a global exposure change, ramps trust down to 0 at WARP_ERROR_LIMIT). At a scene cut
-(thumbnail detector, or too few trusted pixels) the output is the per-frame result. It is
-recursive: strokes stay attached to the scene for several frames, and nothing is
-retrained, so any style works.
+the criterion of Sundaram et al. 2010 that Ruder et al. use), on motion boundaries (a
+flow-gradient test after Ruder et al.'s), within ERODE_RADIUS pixels of any such pixel
+(flows smear across object edges, and the network's strokes reach past them), where the
+flow leaves the frame, and where the input itself does not warp well (its photometric
+warp error, less a global exposure change, ramps trust down to 0 at WARP_ERROR_LIMIT).
+At a scene cut (thumbnail detector, or too few trusted pixels) the output is the
+per-frame result. It is recursive: strokes stay attached to the scene for several
+frames, and nothing is retrained, so any style works.
 
 The weight is motion-adaptive, as recursive video noise filters are: `blend` falls from
 BLEND on still pixels (their history is carried over nearly as it is) to BLEND_MOVING at
@@ -64,12 +64,12 @@ WARP_ERROR_TRUSTED, WARP_ERROR_LIMIT = 0.02, 0.1
 # Forward-backward check: |b + f(x + b)|^2 <= FB_RELATIVE * (|b|^2 + |f(x + b)|^2) + FB_ABSOLUTE
 # (pixels^2), the constants of Sundaram et al. 2010 / Ruder et al. 2016.
 FB_RELATIVE, FB_ABSOLUTE = 0.01, 0.5
-# Motion boundaries: |grad u|^2 + |grad v|^2 > MB_RELATIVE * |w|^2 + MB_ABSOLUTE (Ruder et
-# al.'s form). Their (0.01, 0.002) flag the patch noise of DIS's finer levels on still
-# texture (7% of carphone's pixels), and their relative term passes the ramp DIS smooths
-# across a fast object's disocclusion (~0.8 px/px at 12 px a frame); a fixed limit of
-# 0.14 px/px flags that ramp at any speed.
-MB_RELATIVE, MB_ABSOLUTE = 0.0, 0.02
+# Motion boundaries: |grad u|^2 + |grad v|^2 > MOTION_BOUNDARY_LIMIT (0.14 px per px). Ruder
+# et al.'s test, > 0.01 |w|^2 + 0.002, flags the patch noise of DIS's finer levels on still
+# texture (7% of carphone's pixels), and its relative term passes the ramp DIS smooths
+# across a fast object's disocclusion (~0.8 px/px at 12 px a frame); a fixed limit flags
+# that ramp at any speed.
+MOTION_BOUNDARY_LIMIT = 0.02
 # Radius (in frame pixels) of the square around a failed pixel whose trust is dropped too,
 # the network's strokes reaching past object edges: a 5x5 square on a flow at the frame's
 # size, scaled down with the flow's copy (at least 3x3).
@@ -180,12 +180,13 @@ def consistent(backward, forward, grid):
 
 
 def motion_boundaries(flow):
-    """Bool [H,W] mask where `flow` changes fast, |grad u|^2 + |grad v|^2 > MB_RELATIVE *
-    |flow|^2 + MB_ABSOLUTE (Ruder et al. 2016): flow estimates smear across such edges."""
+    """Bool [H,W] mask where `flow` changes fast, |grad u|^2 + |grad v|^2 >
+    MOTION_BOUNDARY_LIMIT (after Ruder et al. 2016): flow estimates smear across such
+    edges, and across disocclusions."""
     cv2 = _cv2()
     gradients = [cv2.Sobel(flow, cv2.CV_32F, dx, 1 - dx, ksize=1, scale=0.5) for dx in (0, 1)]
     change = sum(g[..., 0] ** 2 + g[..., 1] ** 2 for g in gradients)
-    return change > MB_RELATIVE * (flow[..., 0] ** 2 + flow[..., 1] ** 2) + MB_ABSOLUTE
+    return change > MOTION_BOUNDARY_LIMIT
 
 
 class MotionBlender:

@@ -417,8 +417,9 @@ def decoder_flow(frame, size):
 
 def compare_decoder_flow(path):
     """Input warping error (8-bit levels) at the clip's own size with the H.264 decoder's
-    motion vectors and with DIS (the filter's FAST preset and pyramid level), on the pixels
-    the vectors cover; and their share."""
+    motion vectors and with DIS (the filter's FAST preset, searched down to the pyramid
+    level `temporal.flow_level` gives that size), on the pixels the vectors cover; and
+    their share."""
     estimator = temporal.flow_estimator()
     errors, covered, previous = {"decoder": [], "dis": [], "none": []}, [], None
     with av.open(str(path)) as container:

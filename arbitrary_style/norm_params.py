@@ -67,7 +67,7 @@ def flatten(offsets, alpha, what="the style"):
 
 def scaled_sum(offsets_list, weights):
     """sum_i weights[i] * offsets_list[i] over the offsets that are not None (None when
-    all are None): the offsets of a blend, or of a style at some strength."""
+    all are None): the offsets of a blend."""
     total = None
     for offsets, weight in zip(offsets_list, weights, strict=True):
         if offsets is None:

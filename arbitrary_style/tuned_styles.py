@@ -29,7 +29,7 @@ import typing
 
 import numpy as np
 
-from arbitrary_style import atomic
+from arbitrary_style import atomic, specs
 from arbitrary_style.errors import UserError
 from arbitrary_style.model_config import STYLE_VECTOR_SIZE
 from arbitrary_style.weights import registry, store
@@ -316,11 +316,14 @@ def builtin_path(name):
     return BUILTIN_STYLES_DIR / f"{_check_name(name)}.json"
 
 
+def encode_float16(values):
+    """Numbers as base64 little-endian float16 (OFFSETS_DTYPE), as offsets are stored."""
+    return base64.b64encode(np.asarray(values, "<f2").tobytes()).decode("ascii")
+
+
 def encode_offsets(offsets):
     """{layer: (beta, gamma)} -> {layer: {"beta": base64, "gamma": base64}} (float16)."""
-    def encode(values):
-        return base64.b64encode(np.asarray(values, "<f2").tobytes()).decode("ascii")
-    return {key: {"beta": encode(beta), "gamma": encode(gamma)}
+    return {key: {"beta": encode_float16(beta), "gamma": encode_float16(gamma)}
             for key, (beta, gamma) in sorted(offsets.items())}
 
 
@@ -428,7 +431,7 @@ def norm_offsets_of_entries(styles, weights):
     total_weight = sum(weight for _, weight in entries)
     offsets, weights_list = [], []
     for path, weight in entries:
-        if path.startswith("@") and not pathlib.Path(path).exists():
+        if specs.is_tuned_style(path):
             offsets.append(style_for(path[1:], weights).norm_offsets)
             weights_list.append(weight / total_weight)
     return norm_params.scaled_sum(offsets, weights_list) if offsets else None

@@ -71,7 +71,6 @@ has tensorflowjs), else $ARBITRARY_STYLE_HOME/tfjs-converter/bin/python (default
 2 min and 2.9 GB on disk here). `--setup` prints that python's path on stdout.
 """
 
-import base64
 import json
 import os
 import pathlib
@@ -360,10 +359,6 @@ def styles_for(weights, selection=None):
             for name in selection]
 
 
-def _encode_float16(values):
-    return base64.b64encode(np.asarray(values, "<f2").tobytes()).decode("ascii")
-
-
 def styles_manifest(styles, alpha):
     """The contents of styles.json for tuned styles of a transformer of width `alpha`: each
     style's name, description, vector (float32 values) and flat norm offsets
@@ -377,7 +372,7 @@ def styles_manifest(styles, alpha):
             "name": style.name,
             **{key: style.record[key] for key in STYLE_DESCRIPTION if key in style.record},
             "vector": [float(str(value)) for value in np.asarray(style.vector, np.float32)],
-            "norm_offsets": None if offsets is None else _encode_float16(offsets)})
+            "norm_offsets": None if offsets is None else tuned_styles.encode_float16(offsets)})
     return {"format": "arbitrary_style.tfjs_styles", "format_version": STYLES_FORMAT_VERSION,
             "norm_offsets": {"size": 2 * sum(channels for _, channels in layers),
                              "dtype": tuned_styles.OFFSETS_DTYPE,

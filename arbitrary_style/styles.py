@@ -146,16 +146,16 @@ def cmd_remove(args):
     return 0
 
 
-def render_sheet(model, content, names, weights, *, columns=6, label=True):
-    """[H, W, 3] uint8: the content, then the content in each tuned style, with names."""
+def render_sheet(model, content, styles, *, columns=6, label=True):
+    """[H, W, 3] uint8: the content, then the content in each tuned style
+    (`tuned_styles.TunedStyle`), with names."""
     from PIL import Image, ImageDraw
 
     from arbitrary_style import norm_params
 
     tiles = [("content", content)]
-    for name in names:
-        style = tuned_styles.style_for(name, weights)
-        tiles.append((f"@{name}", model.stylize(content, style.vector, norm_offsets=(
+    for style in styles:
+        tiles.append((f"@{style.name}", model.stylize(content, style.vector, norm_offsets=(
             norm_params.flatten(style.norm_offsets, model.config.alpha)))))
     height, width = content.shape[:2]
     label_height = 16 if label else 0
@@ -183,11 +183,10 @@ def cmd_sheet(args):
     if not names:
         raise UserError("no tuned styles to show")
     weights = FLAGS.weights or store.DEFAULT_WEIGHTS
-    for name in names:  # Refuse a wrong name before loading TensorFlow.
-        tuned_styles.style_for(name, weights)
+    styles = [tuned_styles.style_for(name, weights) for name in names]  # Before the model.
     content = image_io.limit_long_side(image_io.load_image(FLAGS.content[0]), FLAGS.size)
     model = backends.load(store.resolve_weights(weights), FLAGS.backend)
-    sheet = render_sheet(model, content, names, weights)
+    sheet = render_sheet(model, content, styles)
     image_io.save_image(sheet.astype(np.float32) / 255.0, FLAGS.output)
     print(f"wrote {FLAGS.output}: {len(names)} styles")
     return 0

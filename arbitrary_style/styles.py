@@ -4,8 +4,9 @@
       start from the style vector the network predicts and lower the VGG-19 (Gatys) loss
       of the transformer's output over the content photos in DIR (default: the built-in
       set), by Adam on the vector, then (--norm_steps) on every instance norm's beta and
-      gamma; store the best step whose content loss stays within --max_content_ratio of
-      the predicted vector's (Ctrl-C stores the best so far and exits 130)
+      gamma, sliding along the bound --max_content_ratio on the content loss (times the
+      predicted vector's); store the best step within it (Ctrl-C stores the best so far
+      and exits 130)
   list                 the tuned styles: the cache's and the built-ins
   remove NAME          delete a tuned style from the cache
   sheet --content PHOTO --output SHEET.jpg [--styles @a,@b] [--size PX]

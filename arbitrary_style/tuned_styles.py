@@ -2,13 +2,15 @@
 
 The fast network predicts a style's 100-d vector from one look at the style image. Tuning
 starts from that vector and lowers the Gatys loss (`losses.StyleLoss`, VGG-19) of the
-transformer's output over a set of content photos: first by Adam on the vector, then, if
-asked, on the per-layer normalization parameters (every conditional instance norm's beta
-and gamma, as offsets from what the vector gives: `norm_params`), as Dumoulin et al. 2017
-learn new styles. It keeps the step of the lowest loss among those whose content loss
-stays within `max_content_ratio` of the predicted vector's and whose style loss is lower:
+transformer's output over a set of content photos: first by Adam on the vector, then
+(unless norm_steps is 0) on the per-layer normalization parameters (every conditional
+instance norm's beta and gamma, as offsets from what the vector gives: `norm_params`), as
+Dumoulin et al. 2017 learn new styles. The content loss is held within
+`max_content_ratio` of the predicted vector's by sliding along that bound
+(`slide_along_bound`), and the step of the lowest loss among those within it whose style
+loss is lower is kept:
 
-    result = tune(model, style_image, contents, loss=StyleLoss(...), steps=30, norm_steps=20)
+    result = tune(model, style_image, contents, loss=StyleLoss(...), steps=15, norm_steps=45)
     result.vector, result.norm_offsets, result.history
 
 A tuned style is stored as `$ARBITRARY_STYLE_HOME/styles/<name>.json` (format version 2:
@@ -42,9 +44,16 @@ LIBRARY_DIR = pathlib.Path(__file__).parent / "library"
 BUILTIN_STYLES_DIR = LIBRARY_DIR / "styles"
 BUILTIN_CONTENTS_DIR = LIBRARY_DIR / "contents"  # The default content photos of `tune`.
 
-DEFAULT_LEARNING_RATE = 0.05  # Adam's, for the vector and for the normalization parameters.
+DEFAULT_LEARNING_RATE = 0.05  # Adam's, for the vector.
+# For the normalization parameters: at 0.05 they went half as far along the content bound
+# in the same steps (black zigzag, 2026-12-05 night; BUILD_NOTES).
+DEFAULT_NORM_LEARNING_RATE = 0.1
 DEFAULT_MAX_CONTENT_RATIO = 1.15
 DEFAULT_CONTENT_WEIGHT = 0.0
+DEFAULT_NORM_STEPS = 45
+# The walk aims at this share of the allowed content growth, so that the error of the
+# linear step (`slide_along_bound`) seldom carries a step past the bound itself.
+BOUND_AIM = 0.95
 
 
 class Option(typing.NamedTuple):
@@ -56,14 +65,14 @@ class Option(typing.NamedTuple):
 
 
 OPTIONS = {
-    "steps": Option(int, 30, 0, "Adam updates of the style vector."),
-    "norm_steps": Option(int, 0, 0, "then Adam updates of the per-layer normalization "
-                         "parameters (0: the vector only)."),
+    "steps": Option(int, 15, 0, "Adam updates of the style vector."),
+    "norm_steps": Option(int, DEFAULT_NORM_STEPS, 0, "then Adam updates of the per-layer "
+                         "normalization parameters (0: the vector only)."),
     "size": Option(int, 256, 16, "side of the content squares and longer side of the style "
                    "image, in pixels."),
     "learning_rate": Option(float, DEFAULT_LEARNING_RATE, 0,
                             "Adam's learning rate for the vector."),
-    "norm_learning_rate": Option(float, DEFAULT_LEARNING_RATE, 0,
+    "norm_learning_rate": Option(float, DEFAULT_NORM_LEARNING_RATE, 0,
                                  "Adam's learning rate for the normalization parameters."),
     "content_weight": Option(float, DEFAULT_CONTENT_WEIGHT, 0,
                              "weight of the penalty on content-loss growth, max(0, content / "
@@ -118,8 +127,8 @@ class Interrupted(KeyboardInterrupt):
         self.history = history if history is not None else result.history
 
 
-def tune(model, style_image, contents, *, loss, steps, norm_steps=0,
-         learning_rate=DEFAULT_LEARNING_RATE, norm_learning_rate=DEFAULT_LEARNING_RATE,
+def tune(model, style_image, contents, *, loss, steps, norm_steps=DEFAULT_NORM_STEPS,
+         learning_rate=DEFAULT_LEARNING_RATE, norm_learning_rate=DEFAULT_NORM_LEARNING_RATE,
          content_weight=DEFAULT_CONTENT_WEIGHT,
          max_content_ratio=DEFAULT_MAX_CONTENT_RATIO, relative=True, callback=None):
     """Tunes the style of `style_image` for `model`'s transformer.
@@ -144,10 +153,10 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=0,
         style loss is 15x its content loss, a soft painting's about 1x). False: style +
         content_weight * content + total variation, `loss`'s own balance.
       max_content_ratio: a step is eligible only if its content loss is at most this times
-        the predicted vector's and its style loss lower; after a step that is not, the
-        parameters go back to the best step's and the learning rate halves (early
-        stopping on the bound, without stopping). inf: every step is eligible. With
-        norm_steps, the vector stage's bound is halfway, 1 + (ratio - 1) / 2.
+        the predicted vector's and its style loss lower; the walk slides along the bound
+        (`slide_along_bound`, aiming at `BOUND_AIM` of the allowed growth) instead of
+        crossing it (so both stages may use the whole bound). inf: every step is
+        eligible.
       callback: `callback(step, entry)` after each evaluation (entry: a history dict; step
         counts both stages); it may raise KeyboardInterrupt to stop.
 
@@ -171,7 +180,7 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=0,
     bias_variables = [v for pair in biases.values() for v in pair]
     saved = [v.numpy() for v in bias_variables]
 
-    scales = tf.Variable([1.0, 1.0])  # 1 / S0 and 1 / C0 once known (relative).
+    scales = tf.Variable([1.0, 1.0])  # 1 / S0 (relative) and 1 / C0 once known.
 
     def objective():
         stylized = model.transformer(contents, tf.repeat(vector, batch, axis=0),
@@ -183,29 +192,30 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=0,
             return style_term + content_weight * growth ** 2, parts["content"], parts["style"]
         return style_term + content_weight * parts["content"], parts["content"], parts["style"]
 
+    bounded = not math.isinf(max_content_ratio)
+
     def make_step(variables):
         @tf.function
         def value_and_gradient():
-            with tf.GradientTape() as tape:
+            """(objective, content, style), the objective's gradient and, when bounded,
+            the gradient of content / C0."""
+            with tf.GradientTape(persistent=bounded) as tape:
                 values = objective()
-            return values, tape.gradient(values[0], variables)
+                content_ratio = scales[1] * values[1]
+            gradients = tape.gradient(values[0], variables)
+            return values, gradients, (tape.gradient(content_ratio, variables)
+                                       if bounded else None)
         return value_and_gradient
 
     history, snapshots = [], {}
     best = 0
-    bounded = not math.isinf(max_content_ratio)
 
-    # With a second stage the vector may spend half the content budget, the norms the rest
-    # (a vector stage that used it all left the norms no room: black zigzag, 2026-12-05).
-    ratios = {"vector": 1 + (max_content_ratio - 1) / 2 if norm_steps else max_content_ratio,
-              "norm": max_content_ratio}
-
-    def record(stage, values, gradients):
+    def record(stage, values):
         nonlocal best
         total, content, style = (float(v) for v in values)
         first = history[0] if history else None
         eligible = first is None or not bounded or (
-            content <= ratios[stage] * first["content"] and style < first["style"])
+            content <= max_content_ratio * first["content"] and style < first["style"])
         entry = {"stage": stage, "step": len(history), "total": total, "content": content,
                  "style": style, "eligible": eligible}
         history.append(entry)
@@ -214,10 +224,8 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=0,
             snapshots["best"] = (vector.numpy()[0].copy(),
                                  [v.numpy() - s for v, s in zip(bias_variables, saved)]
                                  if stage == "norm" else None)
-            snapshots["gradients"] = gradients
         if callback is not None:
             callback(len(history) - 1, entry)
-        return entry
 
     def restore_best():
         best_vector, deltas = snapshots["best"]
@@ -226,22 +234,29 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=0,
             variable.assign(value if deltas is None else value + deltas[index])
 
     def run_stage(stage, value_and_gradient, variables, optimizer, count):
+        aim = 1 + BOUND_AIM * (max_content_ratio - 1)
+        at_bound = False
         for step in range(count + 1):
-            values, gradients = value_and_gradient()
-            if stage == "vector" and step == 0 and relative:
+            values, gradients, normal = value_and_gradient()
+            if stage == "vector" and step == 0 and (relative or bounded):
                 _, content, style = (float(v) for v in values)
-                scales.assign([1.0 / max(style, 1e-12), 1.0 / max(content, 1e-12)])
-                values, gradients = value_and_gradient()
-            if stage == "norm" and step == 0:
-                snapshots["gradients"] = gradients  # Stage 1's best point, seen anew.
-            elif not record(stage, values, gradients)["eligible"]:
-                # Past the content bound (or no better in style): back to the best
-                # step, half the step size, on along the best step's gradient.
-                restore_best()
-                optimizer.learning_rate.assign(optimizer.learning_rate * 0.5)
-                gradients = snapshots["gradients"]
-            if step < count:
+                scales.assign([1.0 / max(style, 1e-12) if relative else 1.0,
+                               1.0 / max(content, 1e-12)])
+                values, gradients, normal = value_and_gradient()
+            if stage == "vector" or step:  # The norm stage's step 0 is stage 1's best.
+                record(stage, values)
+            if step == count:
+                break
+            if not bounded:
                 optimizer.apply_gradients(zip(gradients, variables))
+                continue
+            if float(values[1]) * float(scales[1]) > max_content_ratio:
+                # Past the bound itself: the step was too long for its linear
+                # approximation; shorter ones from here.
+                optimizer.learning_rate.assign(optimizer.learning_rate * 0.5)
+            at_bound = slide_along_bound(
+                optimizer, variables, gradients, normal,
+                float(values[1]) * float(scales[1]) - aim, at_bound)
 
     def result():
         best_vector, deltas = snapshots["best"]
@@ -268,6 +283,35 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=0,
     return result()
 
 
+def slide_along_bound(optimizer, variables, gradients, normal, excess, at_bound):
+    """One Adam step that keeps the content loss at most at its bound (a projected
+    gradient method, in the linear approximation).
+
+    `gradients`: the objective's; `normal`: the gradient of content / C0; `excess`: the
+    content ratio now minus the ratio aimed at. While the walk is at the bound
+    (`at_bound`: the previous step was held back), the component of the gradient that
+    would raise the content loss is removed before Adam sees it, so that its moments follow
+    the bound instead of pushing into it. Then, if the step would carry the content ratio
+    past the aim (excess + normal . step > 0), the step is moved back along `normal` onto
+    it. Returns whether it was (the next call's `at_bound`). Rejecting such steps instead
+    (undo, halve the learning rate) stalled the walk where the bound first bound.
+    """
+    normal = [np.asarray(n) for n in normal]
+    norm2 = max(sum(float(np.sum(n * n)) for n in normal), 1e-30)
+    if at_bound:
+        push = sum(float(np.sum(np.asarray(g) * n)) for g, n in zip(gradients, normal))
+        if push < 0:  # Descending would raise the content loss.
+            gradients = [np.asarray(g) - (push / norm2) * n for g, n in zip(gradients, normal)]
+    before = [v.numpy() for v in variables]
+    optimizer.apply_gradients(zip(gradients, variables))
+    steps = [v.numpy() - b for v, b in zip(variables, before)]
+    over = excess + sum(float(np.sum(d * n)) for d, n in zip(steps, normal))
+    if over > 0:
+        for variable, start, step, n in zip(variables, before, steps, normal):
+            variable.assign(start + step - (over / norm2) * n)
+    return over > 0
+
+
 def tune_vector(model, style_image, contents, *, loss, steps, learning_rate=DEFAULT_LEARNING_RATE,
                 callback=None):
     """Optimises the style vector alone against `loss`'s total (no content bound).
@@ -281,7 +325,7 @@ def tune_vector(model, style_image, contents, *, loss, steps, learning_rate=DEFA
             callback(step, entry["total"])
 
     try:
-        result = tune(model, style_image, contents, loss=loss, steps=steps,
+        result = tune(model, style_image, contents, loss=loss, steps=steps, norm_steps=0,
                       learning_rate=learning_rate, content_weight=1.0,
                       max_content_ratio=math.inf, relative=False, callback=progress)
     except Interrupted as stop:

@@ -100,8 +100,8 @@ def test_tune_command_stores_a_style_list_and_remove(weights_home, tmp_path):
     for name in ("golden_gate_sq.jpg", "statue_of_liberty_sq.jpg"):
         image_io.save_image(load_rgb(CONTENT_DIR / name, 48), contents / f"{name}.png")
     result = _styles_cli("tune", str(STYLE_DIR / "Camille_Mauclair.jpg"), "--name", "mauclair",
-                         "--contents", str(contents), "--steps", "2", "--size", "48",
-                         "--vgg_weights", "none", home=weights_home)
+                         "--contents", str(contents), "--steps", "2", "--norm_steps", "0",
+                         "--size", "48", "--vgg_weights", "none", home=weights_home)
     assert result.returncode == 0, result.stderr
     record = tuned_styles_record(weights_home, "mauclair")
     assert record["weights"] == "magenta-mobile" and record["steps_done"] == 2
@@ -158,7 +158,8 @@ def test_tune_command_ctrl_c_stores_the_best_so_far(weights_home, tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "arbitrary_style.styles", "tune",
          str(STYLE_DIR / "Camille_Mauclair.jpg"), "--name", "stopped", "--contents",
-         str(contents), "--steps", "100000", "--size", "32", "--vgg_weights", "none"],
+         str(contents), "--steps", "100000", "--norm_steps", "0", "--size", "32",
+         "--vgg_weights", "none"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "ARBITRARY_STYLE_HOME": str(weights_home)},
         preexec_fn=default_sigint)
@@ -219,7 +220,7 @@ def _losses(model, loss, contents, style, vector, offsets=None):
 def test_tune_keeps_the_best_step_within_the_content_bound(imported_model, loss, images):
     contents, style = images
     result = tuned_styles.tune(imported_model, style, contents, loss=loss, steps=6,
-                               learning_rate=0.5, max_content_ratio=1.02)
+                               norm_steps=0, learning_rate=0.5, max_content_ratio=1.02)
     first, best = result.history[0], result.history[result.best]
     # With this large a step the content loss leaves the bound (the bound is exercised)...
     assert max(entry["content"] for entry in result.history) > 1.02 * first["content"]
@@ -233,8 +234,32 @@ def test_tune_keeps_the_best_step_within_the_content_bound(imported_model, loss,
                                rtol=1e-3)
     # Without the bound the lowest objective is kept, wherever its content loss is.
     free = tuned_styles.tune(imported_model, style, contents, loss=loss, steps=6,
-                             learning_rate=0.5, max_content_ratio=float("inf"))
+                             norm_steps=0, learning_rate=0.5, max_content_ratio=float("inf"))
     assert free.history[free.best]["total"] == min(e["total"] for e in free.history)
+
+
+def test_tuning_slides_along_the_content_bound(imported_model, loss, images):
+    """Once the content loss reaches its bound, the walk goes on along it: the style loss
+    keeps falling at a content loss held just under the bound (rejecting each step past it
+    stalled the walk where the bound first bound)."""
+    contents, style = images
+    bound = 1.02
+    result = tuned_styles.tune(imported_model, style, contents, loss=loss, steps=2,
+                               norm_steps=14, max_content_ratio=bound)
+    history, first = result.history, result.history[0]
+    ratios = [entry["content"] / first["content"] for entry in history]
+    aim = 1 + tuned_styles.BOUND_AIM * (bound - 1)
+    reached = next(i for i, ratio in enumerate(ratios) if ratio >= aim - 1e-3)
+    assert reached < len(history) - 4  # The bound binds well before the end...
+    late = ratios[-5:]  # ...and the walk then stays on it, not under it or past it.
+    assert sum(aim - 0.005 <= ratio <= bound for ratio in late) >= 4
+    assert result.best == len(history) - 1  # The last step is the best...
+    # ...well below the style loss where the bound was reached.
+    assert history[result.best]["style"] < 0.95 * history[reached]["style"]
+    measured = _losses(imported_model, loss, contents, style, result.vector,
+                       result.norm_offsets)
+    np.testing.assert_allclose(measured, [history[-1]["content"], history[-1]["style"]],
+                               rtol=1e-3)
 
 
 def test_norm_stage_tunes_per_layer_offsets_and_restores_the_model(imported_model, loss,
@@ -484,8 +509,9 @@ def test_tuning_arguments_are_the_tune_options_with_their_bounds(capsys):
         tuned_styles.add_tuning_arguments(argparse.ArgumentParser(), stepz=3)
 
 
-@pytest.mark.parametrize("script, steps", [("tools/make_style_library.py", 20),
-                                           ("benchmarks/tuned_style_gain.py", 30)])
+@pytest.mark.parametrize("script, steps", [
+    ("tools/make_style_library.py", 20),
+    ("benchmarks/tuned_style_gain.py", tuned_styles.OPTIONS["steps"].default)])
 def test_the_tuning_scripts_take_the_tune_options(script, steps):
     root = pathlib.Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True,

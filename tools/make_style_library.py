@@ -3,7 +3,7 @@ public-domain paintings.
 
   apt-get download gcompris-qt-data          # Debian's gcompris-qt-data 3.1-2 (44 MB)
   python tools/make_style_library.py --gcompris_deb gcompris-qt-data_3.1-2_all.deb \\
-      [--steps 20] [--norm_steps 0] [--size 256] [--only NAME,NAME] [--images_to DIR]
+      [--steps 20] [--norm_steps 45] [--size 256] [--only NAME,NAME] [--images_to DIR]
 
 The paintings: the 21 boards of GCompris's "paintings" puzzle (reproductions from Nicolas
 Pioch's WebMuseum; the Pietà, a photograph of a sculpture, is left out), reassembled from their

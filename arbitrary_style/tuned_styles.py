@@ -250,13 +250,13 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=DEFAULT_NORM_S
             if not bounded:
                 optimizer.apply_gradients(zip(gradients, variables))
                 continue
-            if float(values[1]) * float(scales[1]) > max_content_ratio:
+            content_ratio = float(values[1]) * float(scales[1])
+            if content_ratio > max_content_ratio:
                 # Past the bound itself: the step was too long for its linear
                 # approximation; shorter ones from here.
                 optimizer.learning_rate.assign(optimizer.learning_rate * 0.5)
-            at_bound = slide_along_bound(
-                optimizer, variables, gradients, normal,
-                float(values[1]) * float(scales[1]) - aim, at_bound)
+            at_bound = slide_along_bound(optimizer, variables, gradients, normal,
+                                         content_ratio - aim, at_bound)
 
     def result():
         best_vector, deltas = snapshots["best"]

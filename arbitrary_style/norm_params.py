@@ -16,31 +16,13 @@ offsets input:
 
     stylized = model.stylize(content, vector, norm_offsets=norm_params.flatten(offsets, alpha))
 
-No TensorFlow at import time (`cin_biases`, for tuning, touches a model's variables).
+No TensorFlow at import time.
 """
 
 import numpy as np
 
 from arbitrary_style.errors import UserError
 from arbitrary_style.model_config import norm_layers
-
-_PREFIX, _SUFFIX = "transformer/", "/StyleNorm/Conv/bias"
-
-
-def cin_biases(transformer):
-    """{layer key: (beta head bias, gamma head bias)} (Keras variables) of a transformer."""
-    from arbitrary_style.layers import ConditionalInstanceNorm
-
-    biases = {}
-    for layer in transformer._flatten_layers():
-        if isinstance(layer, ConditionalInstanceNorm):
-            path = layer.beta_head.bias.path
-            if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
-                raise ValueError(f"unexpected CIN variable path {path}")
-            biases[path[len(_PREFIX):-len(_SUFFIX)]] = (layer.beta_head.bias,
-                                                       layer.gamma_head.bias)
-    return dict(sorted(biases.items()))
-
 
 def flatten(offsets, alpha, what="the style"):
     """`offsets` as one float32 [M] array in the transformer's norm layout
@@ -63,6 +45,15 @@ def flatten(offsets, alpha, what="the style"):
                             f"{channels} channels")
     return np.concatenate([np.concatenate(offsets[key]) for key, _ in layers]).astype(
         np.float32)
+
+
+def unflatten(flat, alpha):
+    """The inverse of `flatten`: {layer: (beta [C], gamma [C])} of a [M] array."""
+    offsets, start = {}, 0
+    for key, channels in norm_layers(alpha):
+        offsets[key] = (flat[start:start + channels], flat[start + channels:start + 2 * channels])
+        start += 2 * channels
+    return offsets
 
 
 def scaled_sum(offsets_list, weights):

@@ -1,12 +1,13 @@
 """python -m arbitrary_style.styles tune|list|remove|sheet — tuned styles (`tuned_styles`).
 
   tune STYLE_IMAGE --name NAME [--contents DIR] [--steps N] [--norm_steps N] [--size PX]
+       [--zoomed_crops N]
       start from the style vector the network predicts and lower the VGG-19 (Gatys) loss
       of the transformer's output over the content photos in DIR (default: the built-in
-      set), by Adam on the vector, then (--norm_steps) on every instance norm's beta and
-      gamma, sliding along the bound --max_content_ratio on the content loss (times the
-      predicted vector's); store the best step within it (Ctrl-C stores the best so far
-      and exits 130)
+      set) and N (default 2) zoomed-in corners of each, by Adam on the vector, then
+      (--norm_steps) on every instance norm's beta and gamma, sliding along the bound
+      --max_content_ratio on the content loss (times the predicted vector's); store the
+      best step within it (Ctrl-C stores the best so far and exits 130)
   list                 the tuned styles: the cache's and the built-ins
   remove NAME          delete a tuned style from the cache
   sheet --content PHOTO --output SHEET.jpg [--styles @a,@b] [--size PX]
@@ -16,6 +17,7 @@ A tuned style belongs to the weights it was tuned with (default: the default wei
 Use it as `--styles @NAME` wherever a style image goes.
 """
 
+import math
 import pathlib
 import sys
 
@@ -31,12 +33,18 @@ EXIT_INTERRUPTED = 130
 FLAGS = flags.FLAGS
 
 
-def square_crop(image, size):
-    """The central square of an image [H, W, 3], resized to `size` x `size`."""
+def square_views(image, size, zoomed_crops=0):
+    """The central square of an image [H, W, 3], then the first `zoomed_crops` of its
+    half-size corner crops (top left, bottom right, top right, bottom left), each resized
+    to `size` x `size`: [1 + zoomed_crops, size, size, 3]."""
     height, width = image.shape[:2]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
-    return image_io.resize(image[top:top + side, left:left + side], (size, size))
+    square = image[top:top + side, left:left + side]
+    half, far = side // 2, side - side // 2
+    corners = ((0, 0), (far, far), (0, far), (far, 0))[:zoomed_crops]
+    views = [square] + [square[y:y + half, x:x + half] for y, x in corners]
+    return np.stack([image_io.resize(view, (size, size)) for view in views])
 
 
 def content_paths(directory=None):
@@ -49,8 +57,10 @@ def content_paths(directory=None):
     return paths
 
 
-def load_contents(paths, size):
-    return np.stack([square_crop(image_io.load_image(p), size) for p in paths])
+def load_contents(paths, size, zoomed_crops=0):
+    """The photos' `square_views`, one batch [N * (1 + zoomed_crops), size, size, 3]."""
+    return np.concatenate([square_views(image_io.load_image(p), size, zoomed_crops)
+                           for p in paths])
 
 
 def cmd_tune(args):
@@ -68,7 +78,7 @@ def cmd_tune(args):
         raise UserError(f"a tuned style {FLAGS.name!r} exists ({target}); --force replaces it")
     style = image_io.limit_long_side(image_io.load_image(args[0]), FLAGS.size)
     paths = content_paths(FLAGS.contents)
-    contents = load_contents(paths, FLAGS.size)
+    contents = load_contents(paths, FLAGS.size, FLAGS.zoomed_crops)
     weights = FLAGS.weights or store.DEFAULT_WEIGHTS
     model = store.load_model(store.resolve_weights(weights))
     loss = StyleLoss(LossConfig("vgg19"), weights=weights_argument(FLAGS.vgg_weights))
@@ -106,6 +116,7 @@ def tune_details(style_image, paths, result):
     return {
         "style_image": pathlib.Path(style_image).name,
         "contents": [pathlib.Path(p).name for p in paths], "size": FLAGS.size,
+        "zoomed_crops": FLAGS.zoomed_crops,
         "loss_network": "vgg19", "vgg_weights": FLAGS.vgg_weights,
         "learning_rate": FLAGS.learning_rate, "norm_learning_rate": FLAGS.norm_learning_rate,
         "content_weight": FLAGS.content_weight, "max_content_ratio": FLAGS.max_content_ratio,
@@ -197,13 +208,15 @@ def define_flags():
     """Defines the command's flags (only when run as `__main__`: flags are process-global)."""
     flags.DEFINE_string("name", None, "tune: the name to store the style under.")
     flags.DEFINE_string("contents", None, "tune: a directory of content photos to tune over "
-                        "(each center-cropped to a square of --size pixels). Default: the "
-                        "built-in set (arbitrary_style/library/contents).")
+                        "(each center-cropped to a square of --size pixels, with its "
+                        "--zoomed_crops). Default: the built-in set "
+                        "(arbitrary_style/library/contents).")
     for name, option in tuned_styles.OPTIONS.items():
         define = flags.DEFINE_integer if option.type is int else flags.DEFINE_float
         sheet = " sheet: longer side of the photo." if name == "size" else ""
         define(name, option.default, f"tune: {option.help}{sheet}",
-               lower_bound=option.lower_bound)
+               lower_bound=option.lower_bound,
+               upper_bound=None if math.isinf(option.upper_bound) else option.upper_bound)
     common_flags.define("weights", "content", "output", "styles", "backend")
     loss_flags.define_vgg_weights()
     flags.DEFINE_bool("force", False, "tune: replace a tuned style of the same name.")

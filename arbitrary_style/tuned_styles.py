@@ -10,7 +10,7 @@ Dumoulin et al. 2017 learn new styles. The content loss is held within
 (`slide_along_bound`), and the step of the lowest loss among those within it whose style
 loss is lower is kept:
 
-    result = tune(model, style_image, contents, loss=StyleLoss(...), steps=15, norm_steps=45)
+    result = tune(model, style_image, contents, loss=StyleLoss(...), steps=15, norm_steps=60)
     result.vector, result.norm_offsets, result.history
 
 A tuned style is stored as `$ARBITRARY_STYLE_HOME/styles/<name>.json` (format version 2:
@@ -45,12 +45,16 @@ BUILTIN_STYLES_DIR = LIBRARY_DIR / "styles"
 BUILTIN_CONTENTS_DIR = LIBRARY_DIR / "contents"  # The default content photos of `tune`.
 
 DEFAULT_LEARNING_RATE = 0.05  # Adam's, for the vector.
-# For the normalization parameters: at 0.05 they went half as far along the content bound
-# in the same steps (black zigzag, 2026-12-05 night; BUILD_NOTES).
-DEFAULT_NORM_LEARNING_RATE = 0.1
+# For the normalization parameters, and how many steps: along the content bound the style
+# loss still fell by ~1% a step after 45 steps at 0.1 (red_texture); 60 at 0.2 went as far
+# as 120 at 0.1 in half the time (BUILD_NOTES, issue 23, 2026-12-05 late).
+DEFAULT_NORM_LEARNING_RATE = 0.2
+DEFAULT_NORM_STEPS = 60
 DEFAULT_MAX_CONTENT_RATIO = 1.15
 DEFAULT_CONTENT_WEIGHT = 0.0
-DEFAULT_NORM_STEPS = 45
+# Two half-size corner crops beside each tuning photo: held-out style loss 0.56x instead of
+# 0.645x on the black zigzag (same steps), at three times the batch.
+DEFAULT_ZOOMED_CROPS = 2
 # The walk aims at this share of the allowed content growth, so that the error of the
 # linear step (`slide_along_bound`) seldom carries a step past the bound itself.
 BOUND_AIM = 0.95
@@ -62,6 +66,7 @@ class Option(typing.NamedTuple):
     default: float
     lower_bound: float
     help: str
+    upper_bound: float = math.inf
 
 
 OPTIONS = {
@@ -70,6 +75,12 @@ OPTIONS = {
                          "normalization parameters (0: the vector only)."),
     "size": Option(int, 256, 16, "side of the content squares and longer side of the style "
                    "image, in pixels."),
+    "zoomed_crops": Option(int, DEFAULT_ZOOMED_CROPS, 0, "each content photo also as this many "
+                           "of its square's half-size corner crops (top left, bottom right, top "
+                           "right, bottom left), enlarged to --size: strokes against objects "
+                           "twice as large, which carries over to other photos (0: the photos "
+                           "alone; each crop adds a photo's worth of time and memory).",
+                           upper_bound=4),
     "learning_rate": Option(float, DEFAULT_LEARNING_RATE, 0,
                             "Adam's learning rate for the vector."),
     "norm_learning_rate": Option(float, DEFAULT_NORM_LEARNING_RATE, 0,
@@ -89,19 +100,21 @@ def add_tuning_arguments(parser, **defaults):
     if unknown:
         raise TypeError(f"not a tuning option: {', '.join(sorted(unknown))}")
     for name, option in OPTIONS.items():
-        parser.add_argument(f"--{name}", type=_at_least(option.type, option.lower_bound),
+        parser.add_argument(f"--{name}", type=_within(option.type, option.lower_bound,
+                                                      option.upper_bound),
                             default=defaults.get(name, option.default),
                             help=f"{option.help} (default: %(default)s)")
 
 
-def _at_least(kind, lower_bound):
-    """An argparse type: the text as `kind`, finite and at least `lower_bound` (as `cli`
-    checks absl's float flags)."""
+def _within(kind, lower_bound, upper_bound):
+    """An argparse type: the text as `kind`, finite and within [lower_bound, upper_bound]
+    (as `cli` checks absl's float flags)."""
     def parse(text):
         value = kind(text)
-        if not (math.isfinite(value) and value >= lower_bound):
-            raise argparse.ArgumentTypeError(
-                f"must be a finite number >= {lower_bound}, not {text}")
+        if not (math.isfinite(value) and lower_bound <= value <= upper_bound):
+            limits = (f">= {lower_bound}" if math.isinf(upper_bound)
+                      else f"in [{lower_bound}, {upper_bound}]")
+            raise argparse.ArgumentTypeError(f"must be a finite number {limits}, not {text}")
         return value
     parse.__name__ = kind.__name__  # argparse's "invalid int value" names it.
     return parse
@@ -171,20 +184,21 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=DEFAULT_NORM_S
     import tensorflow as tf
 
     from arbitrary_style import norm_params
+    from arbitrary_style.layers import NormInputs
 
     contents = tf.constant(np.asarray(contents, np.float32))
     targets = loss.targets(contents, [style_image], style_blend=[1.0])
     batch = int(contents.shape[0])
     vector = tf.Variable(model.predict_style(style_image)[np.newaxis])
-    biases = norm_params.cin_biases(model.transformer)
-    bias_variables = [v for pair in biases.values() for v in pair]
-    saved = [v.numpy() for v in bias_variables]
+    # Every CIN's beta and gamma offsets, through the transformer's norm offsets input.
+    offsets = tf.Variable(tf.zeros([1, model.moments_size]))
 
     scales = tf.Variable([1.0, 1.0])  # 1 / S0 (relative) and 1 / C0 once known.
 
     def objective():
         stylized = model.transformer(contents, tf.repeat(vector, batch, axis=0),
-                                     training=False)
+                                     training=False,
+                                     norm=NormInputs(offsets=tf.repeat(offsets, batch, axis=0)))
         _, parts = loss.loss(stylized, targets)
         style_term = scales[0] * (parts["style"] + parts["total_variation"])
         if relative:
@@ -222,16 +236,15 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=DEFAULT_NORM_S
         if len(history) == 1 or (eligible and total < history[best]["total"]):
             best = len(history) - 1
             snapshots["best"] = (vector.numpy()[0].copy(),
-                                 [v.numpy() - s for v, s in zip(bias_variables, saved)]
-                                 if stage == "norm" else None)
+                                 offsets.numpy()[0].copy() if stage == "norm" else None)
         if callback is not None:
             callback(len(history) - 1, entry)
 
     def restore_best():
-        best_vector, deltas = snapshots["best"]
+        best_vector, best_offsets = snapshots["best"]
         vector.assign(best_vector[np.newaxis])
-        for index, (variable, value) in enumerate(zip(bias_variables, saved)):
-            variable.assign(value if deltas is None else value + deltas[index])
+        offsets.assign(np.zeros(offsets.shape, np.float32) if best_offsets is None
+                       else best_offsets[np.newaxis])
 
     def run_stage(stage, value_and_gradient, variables, optimizer, count):
         aim = 1 + BOUND_AIM * (max_content_ratio - 1)
@@ -259,27 +272,21 @@ def tune(model, style_image, contents, *, loss, steps, norm_steps=DEFAULT_NORM_S
                                          content_ratio - aim, at_bound)
 
     def result():
-        best_vector, deltas = snapshots["best"]
-        offsets = None
-        if deltas is not None:
-            offsets = {key: (deltas[2 * i], deltas[2 * i + 1])
-                       for i, key in enumerate(biases)}
-        return TuneResult(best_vector, offsets, history, best)
+        best_vector, best_offsets = snapshots["best"]
+        return TuneResult(best_vector, None if best_offsets is None else
+                          norm_params.unflatten(best_offsets, model.config.alpha), history, best)
 
     try:
         run_stage("vector", make_step([vector]), [vector], keras.optimizers.Adam(learning_rate),
                   steps)
         if norm_steps:
             restore_best()
-            run_stage("norm", make_step(bias_variables), bias_variables,
+            run_stage("norm", make_step([offsets]), [offsets],
                       keras.optimizers.Adam(norm_learning_rate), norm_steps)
     except KeyboardInterrupt:
         if not history:
             raise
         raise Interrupted(result()) from None
-    finally:
-        for variable, value in zip(bias_variables, saved):
-            variable.assign(value)
     return result()
 
 

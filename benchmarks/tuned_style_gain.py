@@ -1,13 +1,15 @@
 """What tuning a style buys on held-out photos: VGG-19 losses of predicted vs tuned style.
 
     python benchmarks/tuned_style_gain.py --style S.jpg [--style T.jpg ...] \\
-        [--tune_contents DIR] --held_out DIR [--steps 30] [--norm_steps 0] [--size 256]
+        [--tune_contents DIR] --held_out DIR [--steps 15] [--norm_steps 60] [--size 256] \\
+        [--zoomed_crops 2]
 
 Tunes each style (`tuned_styles.tune`, the default weights, the imported VGG-19 with
-Gatys's layers) on the photos of --tune_contents (default: the built-in set), then scores
-the predicted and the tuned style on the photos of --held_out with the same loss. Prints
-one markdown row per style: content and style loss (means over the held-out photos) of
-each, their ratios, whether the goal (style lower at <= 1.2x content) holds, and minutes.
+Gatys's layers) on the photos of --tune_contents (default: the built-in set) with their
+--zoomed_crops, as `styles tune` does, then scores the predicted and the tuned style on the
+photos of --held_out (whole, no crops) with the same loss. Prints one markdown row per
+style: content and style loss (means over the held-out photos) of each, their ratios,
+whether the goal (style lower at <= 1.2x content) holds, and minutes.
 """
 
 import argparse
@@ -47,7 +49,7 @@ def main():
     loss = StyleLoss(LossConfig("vgg19"))
     tune_paths = (image_io.list_images(args.tune_contents) if args.tune_contents
                   else tuned_styles.builtin_contents())
-    contents = load_contents(tune_paths, args.size)
+    contents = load_contents(tune_paths, args.size, args.zoomed_crops)
     held_out = load_contents(image_io.list_images(args.held_out), args.size)
     print("| style | predicted: content | predicted: style | tuned: content | tuned: style "
           "| content x | style x | goal | kept | minutes |\n"
@@ -57,8 +59,8 @@ def main():
         started = time.perf_counter()
         result = tuned_styles.tune(
             model, style, contents, loss=loss, steps=args.steps, norm_steps=args.norm_steps,
-            learning_rate=args.learning_rate, content_weight=args.content_weight, max_content_ratio=args.max_content_ratio,
-            norm_learning_rate=args.norm_learning_rate,
+            learning_rate=args.learning_rate, norm_learning_rate=args.norm_learning_rate,
+            content_weight=args.content_weight, max_content_ratio=args.max_content_ratio,
             callback=(lambda step, e: print(f"  {e['stage']} {step}: content {e['content']:.4g} "
                                             f"style {e['style']:.4g} total {e['total']:.4g} "
                                             f"{'eligible' if e['eligible'] else ''}",

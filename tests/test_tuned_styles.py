@@ -105,6 +105,7 @@ def test_tune_command_stores_a_style_list_and_remove(weights_home, tmp_path):
     assert result.returncode == 0, result.stderr
     record = tuned_styles_record(weights_home, "mauclair")
     assert record["weights"] == "magenta-mobile" and record["steps_done"] == 2
+    assert record["zoomed_crops"] == tuned_styles.DEFAULT_ZOOMED_CROPS == 2
     assert record["loss_tuned"] <= record["loss_predicted"]
     result = _styles_cli("list", home=weights_home)
     assert result.stdout.startswith("@mauclair: weights=magenta-mobile")
@@ -183,13 +184,27 @@ def test_tune_command_ctrl_c_stores_the_best_so_far(weights_home, tmp_path):
 # --- Issue 23, second part: the content bound, per-layer norms, built-ins, the sheet. ---
 
 
+def cin_biases(transformer):
+    """{layer key: (beta head bias, gamma head bias)} (Keras variables) of a transformer,
+    keyed as norm offsets are, from its variables' paths."""
+    from arbitrary_style.layers import ConditionalInstanceNorm
+
+    prefix, suffix = "transformer/", "/StyleNorm/Conv/bias"
+    biases = {}
+    for layer in transformer._flatten_layers():
+        if isinstance(layer, ConditionalInstanceNorm):
+            path = layer.beta_head.bias.path
+            assert path.startswith(prefix) and path.endswith(suffix), path
+            biases[path[len(prefix):-len(suffix)]] = (layer.beta_head.bias,
+                                                     layer.gamma_head.bias)
+    return biases
+
+
 @contextlib.contextmanager
 def biases_shifted(model, offsets):
-    """Within: `offsets` ({layer: (beta, gamma)}) added to the CIN layers' bias variables
-    (what tuning trains): a reference for the networks' norm offsets input."""
-    from arbitrary_style import norm_params
-
-    biases = norm_params.cin_biases(model.transformer)
+    """Within: `offsets` ({layer: (beta, gamma)}) added to the CIN layers' bias variables:
+    an independent reference for the networks' norm offsets input."""
+    biases = cin_biases(model.transformer)
     saved = {key: (beta.numpy(), gamma.numpy()) for key, (beta, gamma) in biases.items()}
     try:
         for key, (beta, gamma) in biases.items():
@@ -262,17 +277,15 @@ def test_tuning_slides_along_the_content_bound(imported_model, loss, images):
                                rtol=1e-3)
 
 
-def test_norm_stage_tunes_per_layer_offsets_and_restores_the_model(imported_model, loss,
-                                                                    images):
-    from arbitrary_style import norm_params
-
+def test_norm_stage_tunes_per_layer_offsets_and_leaves_the_model_as_it_was(
+        imported_model, loss, images):
     contents, style = images
     before = {key: (b.numpy(), g.numpy())
-              for key, (b, g) in norm_params.cin_biases(imported_model.transformer).items()}
+              for key, (b, g) in cin_biases(imported_model.transformer).items()}
     result = tuned_styles.tune(imported_model, style, contents, loss=loss, steps=2,
                                norm_steps=4, norm_learning_rate=0.05,
                                max_content_ratio=float("inf"))
-    after = norm_params.cin_biases(imported_model.transformer)
+    after = cin_biases(imported_model.transformer)
     for key, (beta, gamma) in after.items():  # The model is as it was.
         np.testing.assert_array_equal(beta.numpy(), before[key][0])
         np.testing.assert_array_equal(gamma.numpy(), before[key][1])
@@ -304,13 +317,18 @@ def test_norm_offsets_input_equals_shifted_biases_on_both_backends(imported_mode
     rng = np.random.default_rng(0)
     offsets = {key: (rng.normal(0, 0.2, b.shape).astype(np.float32),
                      rng.normal(0, 0.2, g.shape).astype(np.float32))
-               for key, (b, g) in norm_params.cin_biases(imported_model.transformer).items()}
+               for key, (b, g) in cin_biases(imported_model.transformer).items()}
     with biases_shifted(imported_model, offsets):
         expected = imported_model.stylize(content, vector)
         expected_tiles = imported_model.stylize_with_moments(content, vector)
     plain = imported_model.stylize(content, vector)
     assert np.abs(expected - plain).mean() > 2 / 255
     flat = norm_params.flatten(offsets, imported_model.config.alpha)
+    unflattened = norm_params.unflatten(flat, imported_model.config.alpha)
+    assert unflattened.keys() == offsets.keys()
+    for key, (beta, gamma) in offsets.items():
+        np.testing.assert_array_equal(unflattened[key][0], beta)
+        np.testing.assert_array_equal(unflattened[key][1], gamma)
     light = backends.load(builtin.directory(), "light")  # The imported weights, int8.
     for model, atol in ((imported_model, 1e-5), (light, 1e-4)):
         np.testing.assert_allclose(model.stylize(content, vector, norm_offsets=flat),
@@ -425,12 +443,11 @@ def test_tune_command_without_contents_uses_the_builtin_set(weights_home, tmp_pa
 
 def test_sheet_shows_every_style_with_its_norm_offsets(weights_home, imported_model,
                                                        tmp_path, monkeypatch):
-    from arbitrary_style import norm_params
 
     monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
     vector = imported_model.predict_style(load_rgb(STYLE_DIR / "pink_zigzag.jpg", 64))
     offsets = {key: (np.full(b.shape, 0.4, np.float32), np.zeros(g.shape, np.float32))
-               for key, (b, g) in norm_params.cin_biases(imported_model.transformer).items()}
+               for key, (b, g) in cin_biases(imported_model.transformer).items()}
     tuned_styles.save("plain", vector, weights="magenta-mobile", details={})
     tuned_styles.save("normed", vector, weights="magenta-mobile", details={},
                       norm_offsets=offsets)
@@ -459,12 +476,12 @@ def test_sheet_shows_every_style_with_its_norm_offsets(weights_home, imported_mo
 def test_the_pipeline_applies_norm_offsets_on_both_backends(imported_model):
     """`--styles @NAME` with per-layer offsets: every backend stylizes with them, and
     strength scales them with the vector (strength 0 is the content's own vector alone)."""
-    from arbitrary_style import backends, norm_params, pipeline
+    from arbitrary_style import backends, pipeline
     from arbitrary_style.weights import builtin
 
     vector = np.linspace(-1, 1, 100).astype(np.float32)
     stored = {key: (np.full(b.shape, 0.25, np.float32), np.full(g.shape, -0.25, np.float32))
-              for key, (b, g) in norm_params.cin_biases(imported_model.transformer).items()}
+              for key, (b, g) in cin_biases(imported_model.transformer).items()}
     tuned_styles.save("normed", vector, weights="magenta-mobile", details={},
                       norm_offsets=stored)
     styles = [("@normed", 1.0)]
@@ -484,6 +501,32 @@ def test_the_pipeline_applies_norm_offsets_on_both_backends(imported_model):
     tuned_styles.remove("normed")
 
 
+def test_tuning_contents_are_each_photos_square_and_its_zoomed_corners(tmp_path):
+    """A 60x40 photo: a 40-px central square of four flat quadrants between margins of
+    another colour; each zoomed crop is one quadrant alone, enlarged."""
+    from arbitrary_style.styles import load_contents
+
+    quadrants = {(0, 0): (1.0, 0, 0), (1, 1): (0, 1.0, 0), (0, 1): (0, 0, 1.0),
+                 (1, 0): (1.0, 1.0, 0)}
+    photo = np.full((40, 60, 3), 0.5, np.float32)
+    for (row, column), colour in quadrants.items():
+        photo[20 * row:20 * row + 20, 10 + 20 * column:30 + 20 * column] = colour
+    image_io.save_image(photo, tmp_path / "a.png")
+    image_io.save_image(photo[::-1], tmp_path / "b.png")
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    views = load_contents(paths, 16, zoomed_crops=4)
+    assert views.shape == (10, 16, 16, 3)
+    np.testing.assert_allclose(views[:5], load_contents(paths[:1], 16, zoomed_crops=4))
+    np.testing.assert_allclose(views[0], load_contents(paths[:1], 16)[0])
+    assert not np.any(np.all(np.abs(views[0] - 0.5) < 0.01, axis=-1))  # No margin inside.
+    for view, corner in zip(views[1:5], [(0, 0), (1, 1), (0, 1), (1, 0)]):
+        np.testing.assert_allclose(view, np.broadcast_to(quadrants[corner], view.shape),
+                                   atol=2 / 255)
+    np.testing.assert_allclose(views[6], np.broadcast_to(quadrants[(1, 0)], (16, 16, 3)),
+                               atol=2 / 255)  # The flipped photo's top left.
+    assert load_contents(paths, 16, zoomed_crops=2).shape == (6, 16, 16, 3)
+
+
 def test_tuning_arguments_are_the_tune_options_with_their_bounds(capsys):
     """The scripts' argparse flags: `OPTIONS` (the defaults `tune` has too), other defaults
     by name, bounds and finiteness checked as `cli` checks the command's absl flags."""
@@ -500,7 +543,7 @@ def test_tuning_arguments_are_the_tune_options_with_their_bounds(capsys):
             assert parameter.default == tuned_styles.OPTIONS[name].default, name
     assert parser.parse_args(["--max_content_ratio", "1.5"]).max_content_ratio == 1.5
     for flag, value in (("--size", "8"), ("--max_content_ratio", "inf"),
-                        ("--content_weight", "nan"), ("--steps", "1.5")):
+                        ("--content_weight", "nan"), ("--steps", "1.5"), ("--zoomed_crops", "5")):
         with pytest.raises(SystemExit) as exited:
             parser.parse_args([flag, value])
         assert exited.value.code == 2

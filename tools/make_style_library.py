@@ -3,7 +3,7 @@ public-domain paintings.
 
   apt-get download gcompris-qt-data          # Debian's gcompris-qt-data 3.1-2 (44 MB)
   python tools/make_style_library.py --gcompris_deb gcompris-qt-data_3.1-2_all.deb \\
-      [--steps 20] [--norm_steps 45] [--size 256] [--only NAME,NAME] [--images_to DIR]
+      [--steps 20] [--norm_steps 60] [--size 256] [--only NAME,NAME] [--images_to DIR]
 
 The paintings: the 21 boards of GCompris's "paintings" puzzle (reproductions from Nicolas
 Pioch's WebMuseum; the Pietà, a photograph of a sculpture, is left out), reassembled from their
@@ -226,7 +226,7 @@ def main():
     model = store.load_model(store.resolve_weights(None))
     loss = StyleLoss(LossConfig("vgg19"))
     paths = tuned_styles.builtin_contents()
-    contents = load_contents(paths, args.size)
+    contents = load_contents(paths, args.size, args.zoomed_crops)
     held_out_paths = image_io.list_images(args.held_out)
     held_out = load_contents(held_out_paths, args.size)
     print("| style | held-out content x (tuned / vector only) | held-out style x (tuned / "
@@ -236,8 +236,8 @@ def main():
         style = image_io.limit_long_side(np.asarray(image, np.float32) / 255.0, args.size)
         result = tuned_styles.tune(
             model, style, contents, loss=loss, steps=args.steps, norm_steps=args.norm_steps,
-            learning_rate=args.learning_rate, norm_learning_rate=args.norm_learning_rate, content_weight=args.content_weight,
-            max_content_ratio=args.max_content_ratio)
+            learning_rate=args.learning_rate, norm_learning_rate=args.norm_learning_rate,
+            content_weight=args.content_weight, max_content_ratio=args.max_content_ratio)
         first, best = result.history[0], result.history[result.best]
         predicted = held_out_losses(model, loss, style, held_out, model.predict_style(style))
         tuned = held_out_losses(model, loss, style, held_out, result.vector,
@@ -258,6 +258,7 @@ def main():
                                  norm_offsets=offsets, directory=args.output,
                                  details={
             **details, "contents": [p.name for p in paths], "size": args.size,
+            "zoomed_crops": args.zoomed_crops,
             "loss_network": "vgg19", "steps_done": len(result.history) - 1,
             "norm_steps": args.norm_steps, "content_weight": args.content_weight,
             "max_content_ratio": args.max_content_ratio, "best_step": result.best,
@@ -305,7 +306,8 @@ def recheck(images, args):
         size = record["size"]
         style = image_io.limit_long_side(np.asarray(image, np.float32) / 255.0, size)
         contents = load_contents([tuned_styles.BUILTIN_CONTENTS_DIR / c
-                                  for c in record["contents"]], size)
+                                  for c in record["contents"]], size,
+                                 record.get("zoomed_crops", 0))
         vector = np.asarray(record["vector"], np.float32)
         content, style_loss = held_out_losses(model, loss, style, contents, vector)
         details = {key: value for key, value in record.items()

@@ -46,8 +46,9 @@ BUILTIN_CONTENTS_DIR = LIBRARY_DIR / "contents"  # The default content photos of
 
 DEFAULT_LEARNING_RATE = 0.05  # Adam's, for the vector.
 # For the normalization parameters, and how many steps: along the content bound the style
-# loss still fell by ~1% a step after 45 steps at 0.1 (red_texture); 60 at 0.2 went as far
-# as 120 at 0.1 in half the time (BUILD_NOTES, issue 23, 2026-12-05 late).
+# loss still fell by ~1% a step after 45 steps at 0.1 (red_texture); 60 at 0.2 reached the
+# held-out style loss of 120 at 0.1 (0.62x) in half the time, at 1.18x content against 1.13x
+# (BUILD_NOTES, issue 23, 2026-12-05 late).
 DEFAULT_NORM_LEARNING_RATE = 0.2
 DEFAULT_NORM_STEPS = 60
 DEFAULT_MAX_CONTENT_RATIO = 1.15

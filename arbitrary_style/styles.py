@@ -37,10 +37,8 @@ def square_views(image, size, zoomed_crops=0):
     """The central square of an image [H, W, 3], then the first `zoomed_crops` of its
     half-size corner crops (top left, bottom right, top right, bottom left), each resized
     to `size` x `size`: [1 + zoomed_crops, size, size, 3]."""
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    square = image[top:top + side, left:left + side]
+    square = image_io.center_crop_aspect(image, 1.0)
+    side = square.shape[0]
     half, far = side // 2, side - side // 2
     corners = ((0, 0), (far, far), (0, far), (far, 0))[:zoomed_crops]
     views = [square] + [square[y:y + half, x:x + half] for y, x in corners]

@@ -443,7 +443,6 @@ def test_tune_command_without_contents_uses_the_builtin_set(weights_home, tmp_pa
 
 def test_sheet_shows_every_style_with_its_norm_offsets(weights_home, imported_model,
                                                        tmp_path, monkeypatch):
-
     monkeypatch.setenv("ARBITRARY_STYLE_HOME", str(weights_home))
     vector = imported_model.predict_style(load_rgb(STYLE_DIR / "pink_zigzag.jpg", 64))
     offsets = {key: (np.full(b.shape, 0.4, np.float32), np.zeros(g.shape, np.float32))

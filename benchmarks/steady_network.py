@@ -74,14 +74,10 @@ def motion_pair(photo, size, rng):
             valid.astype(np.float32))
 
 
-def fine_tune(model, original, photos, vectors, args, temporal_weight):
-    """Fine-tunes model.transformer in place from the weights `original`."""
-    student = model.transformer
-    student.set_weights(original)
-    teacher = type(student)(model.config.alpha)
-    teacher(tf.zeros([1, 32, 32, 3]), tf.zeros([1, vectors.shape[1]]))
-    teacher.set_weights(original)
-    loss = losses.StyleLoss(losses.LossConfig("vgg19", total_variation_weight=0.0))
+def fine_tune(student, teacher, loss, photos, vectors, args, temporal_weight):
+    """Fine-tunes the transformer `student` in place, from the weights of `teacher` (the
+    original, frozen); `loss`: a VGG-19 `losses.StyleLoss` (its content and style terms)."""
+    student.set_weights(teacher.get_weights())
     scale = losses.VGG19_MEAN_ACTIVATIONS[losses.GATYS_CONTENT_LAYER] ** 2
     optimizer = keras.optimizers.Adam(args.learning_rate)
     batch = args.batch_size
@@ -95,7 +91,8 @@ def fine_tune(model, original, photos, vectors, args, temporal_weight):
             warped = keras.ops.image.affine_transform(out[:batch], motion, fill_mode="constant")
             steadiness = tf.reduce_sum(valid[..., None] * tf.square(out[batch:] - warped)) / (
                 3 * tf.reduce_sum(valid))
-            look = loss.loss(out, targets)[0] / scale + 100 * tf.reduce_mean(tf.square(
+            parts = loss.loss(out, targets)[1]
+            look = (parts["content"] + parts["style"]) / scale + 100 * tf.reduce_mean(tf.square(
                 tf.nn.avg_pool2d(out - target, 8, 8, "VALID")))
             total = 1000 * temporal_weight * steadiness + look
         gradients = tape.gradient(total, student.trainable_variables)
@@ -136,7 +133,8 @@ def main():
     tf.random.set_seed(args.seed)
 
     model = store.load_model(store.resolve_weights(None))
-    original = model.transformer.get_weights()
+    original = store.load_model(store.resolve_weights(None)).transformer
+    gatys = losses.StyleLoss(losses.LossConfig("vgg19"))
     photos = [np.asarray(Image.open(path).convert("RGB"), np.float32) / 255
               for path in tuned_styles.builtin_contents() + sorted(SAMPLES.glob("*.jpg"))]
     vectors = np.stack([np.asarray(tuned_styles.load(name)["vector"], np.float32)
@@ -145,11 +143,10 @@ def main():
     students = {}
     for weight in map(float, args.temporal_weights.split(",")):
         print(f"fine-tuning with temporal weight {weight:g}", flush=True)
-        fine_tune(model, original, photos, vectors, args, weight)
+        fine_tune(model.transformer, original, gatys, photos, vectors, args, weight)
         students[weight] = model.transformer.get_weights()
 
     vector = pipeline.style_vector(model, [(flicker.STYLE, 1.0)])
-    gatys = losses.StyleLoss(losses.LossConfig("vgg19"))
     style = image_io.resize_short_side(image_io.load_image(flicker.STYLE), 256)[None]
     print("\n| clip | output | warping ratio | ghosting /255 | ghosting VGG-19 | "
           "against its own per frame: ghosting /255, VGG-19 | content x, style x |\n"
@@ -159,7 +156,7 @@ def main():
         _, contents = flicker.read_clip(path, long_side, args.frames)
         pairs = flicker.estimated_pairs(contents)
         base = flicker.warping_error(contents, pairs)
-        model.transformer.set_weights(original)
+        model.transformer.set_weights(original.get_weights())
         per_frame, _ = flicker.timed_stylize(model, contents, vector)
         reference = flicker.VggGhosting(features, per_frame, pairs, args.vgg_stride)
         targets = [gatys.targets(contents[t][None], style) for t in reference.frames]
